@@ -1,0 +1,77 @@
+# observe — one Makefile for the whole project.
+#   make            build everything into build/
+#   make check      build and run every test (installs missing Debian packages as root)
+#   make demo       run the lab end to end and write the report
+#   make bench      run the benchmarks in bench/ (not tests: they print ratios)
+#   make install    PREFIX=/usr/local DESTDIR= honoured
+#   make clean
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -std=gnu11 -Wall -Wextra -Werror
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+LIBDIR  := $(PREFIX)/lib/observe
+B       := build
+
+LIB_SRC   := preload/obs_log.c preload/obs_track.c preload/obs_wrap.c
+LIB_HDR   := preload/obs.h common/obs_format.h
+READER    := common/obs_reader.c
+READER_H  := common/obs_reader.h common/obs_format.h
+TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/tests/%,$(wildcard tests/progs/*.c))
+LAB_PROGS  := $(B)/observe-httpd
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+.PHONY: all check check-deps demo bench install clean deps
+
+all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PROGS) \
+     $(B)/asan/libobserve.so $(B)/asan/observe-slicer
+
+$(B) $(B)/tests $(B)/asan:
+	mkdir -p $@
+
+$(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(B)/asan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(B)/observe-slicer: slicer/observe-slicer.c $(READER) $(READER_H) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -o $@ slicer/observe-slicer.c $(READER)
+
+$(B)/asan/observe-slicer: slicer/observe-slicer.c $(READER) $(READER_H) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -o $@ slicer/observe-slicer.c $(READER)
+
+$(B)/observe: preload/observe.sh | $(B)
+	sed 's|@LIBDIR@|$(LIBDIR)|g' $< > $@ && chmod +x $@
+
+$(B)/observe-httpd: lab/observe-httpd.c | $(B)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< -levent
+
+$(B)/tests/%: tests/progs/%.c | $(B)/tests
+	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread
+
+# Installs the Debian packages the build and the tests need, when missing.
+deps:
+	@scripts/install-deps
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@lab/demo.sh
+
+bench: all
+	@bench/run.sh
+
+install: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(B)/libobserve.so $(DESTDIR)$(LIBDIR)/libobserve.so
+	install -m 0755 $(B)/observe-slicer $(DESTDIR)$(BINDIR)/observe-slicer
+	install -m 0755 $(B)/observe $(DESTDIR)$(BINDIR)/observe
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,205 @@
+/* obs.h — internals of libobserve.so shared by its three parts:
+ *   obs_log.c    configuration, the per-process log file and its records;
+ *   obs_track.c  the phase logic (what each call means for T1–T7);
+ *   obs_wrap.c   the exported interposers, one thin shape for all.
+ *
+ * Hot path contract (DESIGN.md, principle 2): an fd that is not a tracked
+ * socket costs one table lookup and the real call; a tracked call costs one
+ * or two clock reads and a few stores into the mapped log.  No malloc, no
+ * lock, no system call of our own, no dlsym.
+ */
+#ifndef OBS_H
+#define OBS_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/obs_format.h"
+
+#define OBS_HIDDEN __attribute__((visibility("hidden")))
+#define OBS_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define OBS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* glibc's _FORTIFY_SOURCE entry points, declared here because the headers
+ * only declare them when fortification is on. */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                       struct sockaddr *addr, socklen_t *addrlen);
+int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+                const sigset_t *ss, size_t fdslen);
+long int __fdelt_chk(long int d);
+int fcntl64(int fd, int cmd, ...);
+int close_range(unsigned int first, unsigned int last, int flags);
+void closefrom(int lowfd);
+int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
+                 const struct timespec *timeout, const sigset_t *ss);
+
+/* Every libc function we reach, bound once with dlsym(RTLD_NEXT). */
+#define OBS_LIBC_SYMBOLS(X) \
+    X(socket) X(socketpair) X(connect) X(accept) X(accept4) \
+    X(send) X(sendto) X(sendmsg) X(sendmmsg) X(recv) X(recvfrom) X(recvmsg) X(recvmmsg) \
+    X(read) X(write) X(readv) X(writev) X(sendfile) X(sendfile64) \
+    X(close) X(shutdown) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range) X(closefrom) \
+    X(select) X(pselect) X(poll) X(ppoll) \
+    X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
+    X(getsockopt) X(getaddrinfo) X(fork) \
+    X(open) X(open64) X(openat) X(openat64) X(creat) X(pipe) X(pipe2) \
+    X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk)
+
+#define OBS_X_LIBC_PTR(name) __typeof__(name) *name;
+struct obs_libc { OBS_LIBC_SYMBOLS(OBS_X_LIBC_PTR) };
+extern OBS_HIDDEN struct obs_libc obs_libc;
+OBS_HIDDEN void obs_bind_libc(void);
+
+/* The real function, bound on first use if a constructor of another library
+ * calls us before ours ran. */
+#define REAL(name) (OBS_LIKELY(obs_libc.name != NULL) ? obs_libc.name : (obs_bind_libc(), obs_libc.name))
+
+/* ---- the fd table ------------------------------------------------------ */
+enum obs_fd_kind {
+    OBS_FD_NONE = 0,
+    OBS_FD_TCP,    /* an AF_INET/AF_INET6 stream socket */
+    OBS_FD_UDP,    /* an AF_INET/AF_INET6 datagram socket */
+    OBS_FD_EPOLL,  /* an epoll instance: we count its interest set */
+};
+
+struct obs_fd {
+    uint32_t kind;     /* enum obs_fd_kind; written last when an entry is set */
+    uint32_t ep_count; /* EPOLL: descriptors registered */
+    void    *rec;      /* TCP: struct obs_conn_slot *, UDP: struct obs_udp_slot *, or NULL */
+    uint64_t ep_data;  /* sockets: the epoll_data the application registered */
+    int32_t  ep_fd;    /* sockets: the epoll instance it was registered with, or -1 */
+    uint32_t pad;
+};
+
+#define OBS_FD_CAP (1u << 20) /* fds at or above this are not tracked (counted) */
+extern OBS_HIDDEN struct obs_fd *obs_fds;
+extern OBS_HIDDEN int obs_active;  /* 1 once this process has a log */
+
+static inline struct obs_fd *obs_lookup(int fd)
+{
+    if (OBS_UNLIKELY((unsigned)fd >= OBS_FD_CAP || obs_fds == NULL))
+        return NULL;
+    struct obs_fd *e = &obs_fds[fd];
+    return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) ? e : NULL;
+}
+
+static inline uint64_t obs_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- records in the log (writer's view: fields plus runtime state) ---- */
+enum obs_phase { OBS_PH_IDLE, OBS_PH_CONNECTING, OBS_PH_REQ, OBS_PH_RESP, OBS_PH_FAILED };
+
+struct obs_xchg_slot {
+    struct obs_rec_hdr h;
+    struct obs_xchg_fields f;
+};
+
+struct obs_conn_slot {
+    struct obs_rec_hdr h;
+    struct obs_conn_fields f;
+    /* runtime, not part of the record */
+    uint32_t refs;   /* descriptors that refer to this connection */
+    uint32_t phase;  /* enum obs_phase */
+    struct obs_xchg_slot *xchg; /* the current exchange, or NULL */
+};
+
+struct obs_dgram_slot {
+    struct obs_rec_hdr h;
+    struct obs_dgram_fields f;
+};
+
+#define OBS_UDP_PENDING 8
+struct obs_udp_slot {
+    struct obs_rec_hdr h;
+    struct obs_udp_fields f;
+    uint32_t refs;
+    uint32_t npending;
+    struct { struct obs_addr peer; uint32_t age; struct obs_dgram_slot *rec; } pending[OBS_UDP_PENDING];
+};
+
+struct obs_wait_slot {
+    struct obs_rec_hdr h;
+    struct obs_wait_fields f;
+};
+
+/* The entry time of a call moving bytes, read only when it is needed: by the
+ * first request call of an exchange (t_req_first is an entry time).  The
+ * request direction is out for a client, in for an accepted connection. */
+static inline uint64_t obs_entry_time(const struct obs_fd *e, int out)
+{
+    const struct obs_conn_slot *c = e->rec;
+    if (e->kind != OBS_FD_TCP || !c)
+        return 0;
+    int request = out ^ (int)c->f.side;
+    return request && c->phase != OBS_PH_REQ ? obs_now() : 0;
+}
+
+_Static_assert(sizeof(struct obs_conn_slot) <= 4 * OBS_UNIT, "conn slot");
+_Static_assert(sizeof(struct obs_xchg_slot) <= 2 * OBS_UNIT, "xchg slot");
+_Static_assert(sizeof(struct obs_udp_slot) <= 7 * OBS_UNIT, "udp slot");
+_Static_assert(sizeof(struct obs_dgram_slot) <= 2 * OBS_UNIT, "dgram slot");
+_Static_assert(sizeof(struct obs_wait_slot) <= 1 * OBS_UNIT, "wait slot");
+
+/* obs_log.c */
+OBS_HIDDEN void *obs_rec_alloc(enum obs_rec_type type);
+OBS_HIDDEN void obs_rec_publish(void *slot, uint32_t flags);
+OBS_HIDDEN void obs_rec_finalize(void *slot, size_t fields_size);
+OBS_HIDDEN int obs_log_ensure(void);
+OBS_HIDDEN struct obs_file_header *obs_log_header(void);
+OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
+#define OBS_COUNT(field, n) obs_count(offsetof(struct obs_counters, field), (n))
+OBS_HIDDEN int obs_wait_mode_all(void);
+OBS_HIDDEN void obs_note_fd(int fd);
+extern OBS_HIDDEN int obs_fd_hiwater;
+
+/* obs_track.c: what each call means */
+OBS_HIDDEN void obs_on_socket(int fd, int domain, int type);
+OBS_HIDDEN void obs_on_fresh_fd(int fd);
+OBS_HIDDEN void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len,
+                               int ret, int err, uint64_t t0, uint64_t t1);
+OBS_HIDDEN void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t t1);
+OBS_HIDDEN void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1,
+                           const struct sockaddr *to, socklen_t tolen);
+OBS_HIDDEN void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1,
+                          const struct sockaddr *from, socklen_t fromlen);
+OBS_HIDDEN void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1);
+OBS_HIDDEN void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1);
+OBS_HIDDEN void obs_on_shutdown(struct obs_fd *e, uint64_t t0);
+OBS_HIDDEN void obs_detach(int fd, uint64_t t_close);
+OBS_HIDDEN void obs_on_dup(int oldfd, int newfd, uint64_t t0);
+OBS_HIDDEN void obs_on_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+OBS_HIDDEN void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, int err,
+                            uint64_t t0, uint64_t t1);
+OBS_HIDDEN void obs_on_resolved(const struct addrinfo *res, uint64_t t0, uint64_t t1);
+OBS_HIDDEN void obs_fork_child(void);
+
+/* Sampled measurement of the library's own time (see OBS_COUNTERS). */
+#define OBS_SAMPLE_PERIOD 1024u
+extern OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
+OBS_HIDDEN void obs_sample_own_time(uint64_t t1);
+static inline void obs_account(uint64_t t1)
+{
+    if (OBS_UNLIKELY((++obs_tls_calls & (OBS_SAMPLE_PERIOD - 1)) == 0))
+        obs_sample_own_time(t1);
+}
+
+#endif

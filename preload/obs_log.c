@@ -1,0 +1,500 @@
+/* obs_log.c — configuration and the per-process log file of libobserve.
+ *
+ * The log is created when the process makes its first AF_INET/AF_INET6
+ * socket, in OBSERVE_DIR, owner-only and never through a symlink.  It is
+ * mapped MAP_SHARED, so a record is durable as soon as its stores are done:
+ * SIGKILL loses nothing.  Space is reserved with one atomic add on the
+ * header's `reserved` word; the file is grown with posix_fallocate (so a full
+ * disk is an error we see, not a SIGBUS in the observed program) on a slow
+ * path that is entered once per few hundred KiB.  We keep no descriptor open:
+ * growing reopens the file by path and checks it is still ours, so a program
+ * that closes every fd can never make us write into one of its own.
+ */
+#include "obs.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+OBS_HIDDEN struct obs_libc obs_libc;
+OBS_HIDDEN struct obs_fd *obs_fds;
+OBS_HIDDEN int obs_active;
+OBS_HIDDEN int obs_fd_hiwater = -1;
+OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
+/* Set while this thread is inside the log's slow paths: a signal handler that
+ * lands there and records must drop its record instead of deadlocking. */
+static __thread int obs_tls_busy __attribute__((tls_model("initial-exec")));
+
+enum { LOG_NONE, LOG_CREATING, LOG_READY, LOG_FAILED, LOG_DISABLED };
+
+static struct {
+    int state;                      /* LOG_* (atomic) */
+    char dir[PATH_MAX];             /* absolute log directory */
+    char path[PATH_MAX + 128];      /* this process's log file */
+    char tags[512];
+    int wait_mode_all;
+    uint64_t capacity;              /* record bytes at most */
+    struct obs_file_header *hdr;    /* the mapping */
+    size_t map_len;
+    uint64_t extended;              /* file bytes allocated (atomic) */
+    dev_t dev;
+    ino_t ino;
+    int grow_lock;                  /* spin lock for the grow slow path */
+    int warned;
+} L = { .state = LOG_NONE };
+
+void obs_bind_libc(void)
+{
+#define OBS_X_BIND(name) obs_libc.name = (__typeof__(obs_libc.name))dlsym(RTLD_NEXT, #name);
+    OBS_LIBC_SYMBOLS(OBS_X_BIND)
+#undef OBS_X_BIND
+}
+
+/* One line on stderr, once per process, never into a socket. */
+static void obs_warn(const char *what, const char *detail)
+{
+    if (__atomic_exchange_n(&L.warned, 1, __ATOMIC_RELAXED) || getenv("OBSERVE_QUIET"))
+        return;
+    struct stat st;
+    if (fstat(2, &st) != 0 || S_ISSOCK(st.st_mode))
+        return;
+    char msg[PATH_MAX + 1024];
+    int n = snprintf(msg, sizeof msg, "libobserve: %s%s%s; this process is not observed\n",
+                     what, detail ? ": " : "", detail ? detail : "");
+    if (n > 0 && REAL(write))
+        (void)!REAL(write)(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* OBSERVE_TAGS: "key=value,key=value"; keys [A-Za-z0-9_.:-]+, values any
+ * bytes but ',' and NUL.  Returns 0 if valid. */
+static int obs_tags_valid(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (;;) {
+        const char *k = s;
+        while (*s && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *s))
+            s++;
+        if (s == k || *s != '=')
+            return -1;
+        s++;
+        while (*s && *s != ',')
+            s++;
+        if (*s == '\0')
+            return 0;
+        s++;
+    }
+}
+
+static void obs_configure(void)
+{
+    const char *dir = getenv("OBSERVE_DIR");
+    const char *tags = getenv("OBSERVE_TAGS");
+    const char *waits = getenv("OBSERVE_WAITS");
+    const char *max_mb = getenv("OBSERVE_MAX_MB");
+    const char *off = getenv("OBSERVE_DISABLE");
+
+    if (off && *off && strcmp(off, "0") != 0) {
+        L.state = LOG_DISABLED;
+        return;
+    }
+    if (!dir || !*dir) {
+        snprintf(L.dir, sizeof L.dir, "/tmp/observe-%u", (unsigned)geteuid());
+    } else if (dir[0] == '/') {
+        if (strlen(dir) >= sizeof L.dir - 64) goto bad_dir;
+        strcpy(L.dir, dir);
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd) || strlen(cwd) + strlen(dir) + 2 >= sizeof L.dir - 64)
+            goto bad_dir;
+        size_t c = strlen(cwd);
+        memcpy(L.dir, cwd, c);
+        L.dir[c] = '/';
+        strcpy(L.dir + c + 1, dir);
+    }
+    if (tags && *tags) {
+        if (strlen(tags) >= sizeof L.tags || obs_tags_valid(tags) != 0) {
+            obs_warn("invalid OBSERVE_TAGS (want key=value,... with keys of [A-Za-z0-9_.:-] and no ',' in values)", NULL);
+            L.state = LOG_DISABLED;
+            return;
+        }
+        strcpy(L.tags, tags);
+    }
+    L.wait_mode_all = waits && strcmp(waits, "all") == 0;
+    if (waits && *waits && strcmp(waits, "all") != 0 && strcmp(waits, "aggregate") != 0) {
+        obs_warn("invalid OBSERVE_WAITS (want aggregate or all)", waits);
+        L.state = LOG_DISABLED;
+        return;
+    }
+    L.capacity = 1024ull << 20;
+    if (max_mb && *max_mb) {
+        char *end;
+        unsigned long long mb = strtoull(max_mb, &end, 10);
+        if (*end || mb < 1 || mb > (1ull << 20)) {
+            obs_warn("invalid OBSERVE_MAX_MB (want 1 to 1048576)", max_mb);
+            L.state = LOG_DISABLED;
+            return;
+        }
+        L.capacity = mb << 20;
+    }
+    return;
+bad_dir:
+    obs_warn("OBSERVE_DIR is too long", NULL);
+    L.state = LOG_DISABLED;
+}
+
+static void obs_fork_prepare(void);
+static void obs_fork_parent(void);
+static void obs_fork_child_handler(void);
+
+__attribute__((constructor)) static void obs_init(void)
+{
+    obs_bind_libc();
+    /* A setuid or otherwise secure-execution process ignores our environment
+     * entirely: it is not observed. */
+    if (getauxval(AT_SECURE)) {
+        L.state = LOG_DISABLED;
+        return;
+    }
+    obs_configure();
+    if (L.state == LOG_DISABLED)
+        return;
+    void *t = mmap(NULL, (size_t)OBS_FD_CAP * sizeof(struct obs_fd), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (t == MAP_FAILED) {
+        L.state = LOG_DISABLED;
+        return;
+    }
+    obs_fds = t;
+    pthread_atfork(obs_fork_prepare, obs_fork_parent, obs_fork_child_handler);
+}
+
+/* ---- creating the log ---------------------------------------------------- */
+
+static int obs_dir_ok(const char *dir, char *why, size_t whylen)
+{
+    struct stat st;
+    (void)mkdir(dir, 0700);
+    int dfd = REAL(open)(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(why, whylen, "cannot open log directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = fstat(dfd, &st);
+    REAL(close)(dfd);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot stat log directory %s", dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(why, whylen, "log directory %s is owned by uid %u, not by us", dir, (unsigned)st.st_uid);
+        return -1;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        snprintf(why, whylen, "log directory %s is writable by others without the sticky bit", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static void obs_read_small_file(const char *path, char *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    int fd = REAL(open)(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    while (*got < len - 1) {
+        ssize_t n = REAL(read)(fd, buf + *got, len - 1 - *got);
+        if (n <= 0)
+            break;
+        *got += (size_t)n;
+    }
+    buf[*got] = '\0';
+    REAL(close)(fd);
+}
+
+static void obs_fill_identity(struct obs_file_header *h)
+{
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    h->anchor_realtime_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
+    h->anchor_monotonic_ns = (int64_t)mono.tv_sec * 1000000000 + mono.tv_nsec;
+    if (getrandom(h->run_id, sizeof h->run_id, GRND_NONBLOCK) != (ssize_t)sizeof h->run_id) {
+        uint64_t a = (uint64_t)h->anchor_realtime_ns ^ ((uint64_t)getpid() << 32);
+        uint64_t b = (uint64_t)h->anchor_monotonic_ns * 0x9E3779B97F4A7C15ull;
+        memcpy(h->run_id, &a, 8);
+        memcpy(h->run_id + 8, &b, 8);
+    }
+    h->pid = getpid();
+    h->ppid = getppid();
+    h->uid = geteuid();
+    h->wait_mode = (uint32_t)L.wait_mode_all;
+    size_t n;
+    obs_read_small_file("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id, &n);
+    if (n && h->boot_id[n - 1] == '\n')
+        h->boot_id[n - 1] = '\0';
+    struct utsname u;
+    if (uname(&u) == 0)
+        memcpy(h->hostname, u.nodename, strnlen(u.nodename, sizeof h->hostname - 1));
+    ssize_t e = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
+    h->exe[e > 0 ? e : 0] = '\0';
+    obs_read_small_file("/proc/self/cmdline", h->args, sizeof h->args, &n);
+    h->args_len = (uint32_t)n;
+    memcpy(h->tags, L.tags, sizeof h->tags);
+}
+
+static size_t obs_grow_step(uint64_t current)
+{
+    uint64_t step = current / 4;
+    if (step < (64u << 10)) step = 64u << 10;
+    if (step > (16u << 20)) step = 16u << 20;
+    return (size_t)step;
+}
+
+static int obs_log_create(char *why, size_t whylen)
+{
+    if (obs_dir_ok(L.dir, why, whylen) != 0)
+        return -1;
+    char exe[PATH_MAX], base[40];
+    ssize_t e = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[e > 0 ? e : 0] = '\0';
+    const char *b = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    size_t i = 0;
+    for (; b[i] && i < sizeof base - 1; i++)
+        base[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", b[i]) ? b[i] : '_';
+    base[i] = '\0';
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    snprintf(L.path, sizeof L.path, "%s/%s.%d.%llx.olog", L.dir, i ? base : "unknown", (int)getpid(),
+             (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
+
+    int fd = REAL(open)(L.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot create log %s: %s", L.path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    size_t first = OBS_HEADER_SIZE + obs_grow_step(0);
+    int err = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, (off_t)first);
+    void *m = MAP_FAILED;
+    size_t map_len = OBS_HEADER_SIZE + L.capacity;
+    if (err == 0)
+        m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (err == 0 && m == MAP_FAILED)
+        err = errno;
+    REAL(close)(fd);
+    if (err) {
+        unlink(L.path);
+        snprintf(why, whylen, "cannot allocate log %s: %s", L.path, strerror(err));
+        return -1;
+    }
+    L.dev = st.st_dev;
+    L.ino = st.st_ino;
+    L.map_len = map_len;
+    L.extended = first;
+    struct obs_file_header *h = m;
+    h->byte_order = OBS_BYTE_ORDER;
+    h->version = OBS_VERSION;
+    h->header_size = OBS_HEADER_SIZE;
+    h->unit = OBS_UNIT;
+    h->capacity = L.capacity;
+    obs_fill_identity(h);
+    h->header_crc = obs_checksum((char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN);
+    __atomic_store_n(&h->magic, OBS_MAGIC, __ATOMIC_RELEASE);
+    L.hdr = h;
+    return 0;
+}
+
+/* Make sure this process has a log.  Returns 1 if it has one.  Threads that
+ * arrive while another creates it wait for the outcome. */
+int obs_log_ensure(void)
+{
+    int s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE);
+    if (OBS_LIKELY(s == LOG_READY))
+        return 1;
+    if (s == LOG_NONE && obs_fds && !obs_tls_busy &&
+        __atomic_compare_exchange_n(&L.state, &s, LOG_CREATING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        char why[PATH_MAX + 512];
+        int saved = errno;
+        obs_tls_busy = 1;
+        int ok = obs_log_create(why, sizeof why) == 0;
+        obs_tls_busy = 0;
+        if (!ok)
+            obs_warn(why, NULL);
+        __atomic_store_n(&obs_active, ok, __ATOMIC_RELEASE);
+        __atomic_store_n(&L.state, ok ? LOG_READY : LOG_FAILED, __ATOMIC_RELEASE);
+        errno = saved;
+        return ok;
+    }
+    while ((s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE)) == LOG_CREATING && !obs_tls_busy)
+        sched_yield();
+    return s == LOG_READY;
+}
+
+struct obs_file_header *obs_log_header(void)
+{
+    return __atomic_load_n(&L.state, __ATOMIC_ACQUIRE) == LOG_READY ? L.hdr : NULL;
+}
+
+int obs_wait_mode_all(void)
+{
+    return L.wait_mode_all;
+}
+
+void obs_count(size_t counter_offset, uint64_t n)
+{
+    struct obs_file_header *h = obs_log_header();
+    if (h)
+        __atomic_fetch_add((uint64_t *)((char *)&h->counters + counter_offset), n, __ATOMIC_RELAXED);
+}
+
+/* ---- growing the file (slow path) ------------------------------------- */
+
+static void obs_grow_lock(void)
+{
+    while (__atomic_exchange_n(&L.grow_lock, 1, __ATOMIC_ACQUIRE))
+        sched_yield();
+}
+
+static void obs_grow_unlock(void)
+{
+    __atomic_store_n(&L.grow_lock, 0, __ATOMIC_RELEASE);
+}
+
+static int obs_grow(uint64_t need)
+{
+    if (obs_tls_busy)
+        return -1;
+    int saved = errno, rc = 0;
+    obs_tls_busy = 1;
+    obs_grow_lock();
+    uint64_t have = __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE);
+    if (need > have) {
+        uint64_t want = need + obs_grow_step(have);
+        if (want > L.map_len)
+            want = L.map_len;
+        int fd = REAL(open)(L.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        rc = -1;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == L.dev && st.st_ino == L.ino &&
+            posix_fallocate(fd, 0, (off_t)want) == 0) {
+            __atomic_store_n(&L.extended, want, __ATOMIC_RELEASE);
+            rc = 0;
+        }
+        if (fd >= 0)
+            REAL(close)(fd);
+    }
+    obs_grow_unlock();
+    obs_tls_busy = 0;
+    errno = saved;
+    return rc;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+/* Reserve a zeroed slot for a record; NULL (and the drop counted) if there
+ * is no room.  The caller fills the fields, then obs_rec_publish(). */
+void *obs_rec_alloc(enum obs_rec_type type)
+{
+    if (OBS_UNLIKELY(!obs_log_ensure()))
+        return NULL;
+    struct obs_file_header *h = L.hdr;
+    uint64_t bytes = (uint64_t)obs_rec_units[type] * OBS_UNIT;
+    uint64_t off = __atomic_fetch_add(&h->reserved, bytes, __ATOMIC_RELAXED);
+    uint64_t end = OBS_HEADER_SIZE + off + bytes;
+    if (OBS_UNLIKELY(off + bytes > L.capacity ||
+                     (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
+        OBS_COUNT(dropped, 1);
+        return NULL;
+    }
+    struct obs_rec_hdr *r = (struct obs_rec_hdr *)((char *)h + OBS_HEADER_SIZE + off);
+    r->units = (uint16_t)(bytes / OBS_UNIT);
+    r->tag = OBS_TAG(type);
+    return r;
+}
+
+/* Make a filled slot visible to readers: one 8-byte release store of tag,
+ * units and state, so a reader never sees half a header. */
+void obs_rec_publish(void *slot, uint32_t flags)
+{
+    struct obs_rec_hdr *r = slot;
+    r->flags = flags;
+    uint64_t word = (uint64_t)r->tag | (uint64_t)r->units << 32 | (uint64_t)OBS_STATE_OPEN << 48;
+    r->tag = 0;
+    r->units = 0;
+    __atomic_store_n((uint64_t *)slot, word, __ATOMIC_RELEASE);
+    OBS_COUNT(records, 1);
+}
+
+/* The record will not change again: checksum its fields and mark it FINAL. */
+void obs_rec_finalize(void *slot, size_t fields_size)
+{
+    struct obs_rec_hdr *r = slot;
+    r->crc = obs_checksum(r + 1, fields_size);
+    __atomic_store_n(&r->state, (uint16_t)OBS_STATE_FINAL, __ATOMIC_RELEASE);
+}
+
+void obs_sample_own_time(uint64_t t1)
+{
+    uint64_t t2 = obs_now();
+    struct obs_file_header *h = obs_log_header();
+    if (!h)
+        return;
+    __atomic_fetch_add(&h->counters.lib_ns_sampled, t2 - t1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->counters.lib_samples, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&h->counters.tracked_calls, OBS_SAMPLE_PERIOD, __ATOMIC_RELAXED);
+}
+
+void obs_note_fd(int fd)
+{
+    int cur = __atomic_load_n(&obs_fd_hiwater, __ATOMIC_RELAXED);
+    while (fd > cur && !__atomic_compare_exchange_n(&obs_fd_hiwater, &cur, fd, 1, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED))
+        ;
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+static void obs_fork_prepare(void)
+{
+    /* No log may be half-created or half-grown across fork. */
+    while (__atomic_load_n(&L.state, __ATOMIC_ACQUIRE) == LOG_CREATING && !obs_tls_busy)
+        sched_yield();
+    obs_tls_busy++;
+    obs_grow_lock();
+}
+
+static void obs_fork_parent(void)
+{
+    obs_grow_unlock();
+    obs_tls_busy--;
+}
+
+/* The child must never write into its parent's log (the mapping is shared):
+ * it gets a log of its own, created lazily, and its inherited sockets get
+ * new records there (obs_fork_child in obs_track.c). */
+static void obs_fork_child_handler(void)
+{
+    L.grow_lock = 0;
+    obs_tls_busy = 0;
+    if (L.state != LOG_READY)
+        return;
+    struct obs_file_header *old = L.hdr;
+    size_t old_len = L.map_len;
+    L.hdr = NULL;
+    L.state = LOG_NONE;
+    obs_active = 0;
+    obs_fork_child();  /* uses L.state == LOG_NONE to create the child's log */
+    munmap(old, old_len);
+}

@@ -1,0 +1,683 @@
+/* obs_track.c — what each interposed call means for the phase contract.
+ *
+ * DESIGN.md fixes the timestamps; this file turns calls into them.  A TCP
+ * connection's record is reserved in the log at connect()/accept() and its
+ * fields are updated in place.  A request/response "exchange" starts when
+ * bytes move in the request direction after bytes moved the other way (or
+ * first); each exchange has its own record.  For a client the request
+ * direction is out (send); for an accepted (server-side) connection it is in.
+ * Datagram sockets pair each datagram sent to a peer with the next datagram
+ * received from that peer.
+ */
+#include "obs.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+/* ---- addresses ---------------------------------------------------------- */
+
+static void obs_addr_set(struct obs_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+    memset(a, 0, sizeof *a);
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        a->family = AF_INET;
+        a->port = ntohs(in->sin_port);
+        memcpy(a->addr, &in->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        a->family = AF_INET6;
+        a->port = ntohs(in6->sin6_port);
+        memcpy(a->addr, &in6->sin6_addr, 16);
+    }
+}
+
+static int obs_addr_same(const struct obs_addr *a, const struct obs_addr *b)
+{
+    return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+static void obs_local_addr(int fd, struct obs_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        obs_addr_set(a, (struct sockaddr *)&ss, len);
+}
+
+/* ---- name resolution: a small ring of recent getaddrinfo() results ---- */
+
+#define OBS_RESOLVE_RING 64
+#define OBS_RESOLVE_ADDRS 4
+static struct obs_resolution {
+    uint64_t seq;  /* 0 while being written or once used */
+    uint64_t t0, t1;
+    uint32_t naddr;
+    struct obs_addr addr[OBS_RESOLVE_ADDRS]; /* port ignored */
+} obs_resolved[OBS_RESOLVE_RING];
+static uint64_t obs_resolve_head;
+
+void obs_on_resolved(const struct addrinfo *res, uint64_t t0, uint64_t t1)
+{
+    uint64_t n = __atomic_add_fetch(&obs_resolve_head, 1, __ATOMIC_RELAXED);
+    struct obs_resolution *r = &obs_resolved[n % OBS_RESOLVE_RING];
+    __atomic_store_n(&r->seq, 0, __ATOMIC_RELEASE);
+    r->t0 = t0;
+    r->t1 = t1;
+    r->naddr = 0;
+    for (; res && r->naddr < OBS_RESOLVE_ADDRS; res = res->ai_next) {
+        struct obs_addr a;
+        obs_addr_set(&a, res->ai_addr, res->ai_addrlen);
+        if (a.family) {
+            a.port = 0;
+            r->addr[r->naddr++] = a;
+        }
+    }
+    __atomic_store_n(&r->seq, n, __ATOMIC_RELEASE);
+    OBS_COUNT(resolves, 1);
+}
+
+/* The newest unused resolution that produced this peer address, within a
+ * minute: it is consumed, so it is attached to the connection that follows. */
+static void obs_attach_resolution(struct obs_conn_fields *f, uint64_t t_connect)
+{
+    struct obs_addr want = f->peer;
+    want.port = 0;
+    uint64_t head = __atomic_load_n(&obs_resolve_head, __ATOMIC_ACQUIRE);
+    for (uint64_t i = 0; i < OBS_RESOLVE_RING && i < head; i++) {
+        struct obs_resolution *r = &obs_resolved[(head - i) % OBS_RESOLVE_RING];
+        uint64_t seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (seq == 0 || r->t1 > t_connect || t_connect - r->t1 > 60000000000ull)
+            continue;
+        for (uint32_t k = 0; k < r->naddr && k < OBS_RESOLVE_ADDRS; k++) {
+            if (obs_addr_same(&r->addr[k], &want) &&
+                __atomic_compare_exchange_n(&r->seq, &seq, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+                f->t_resolve_start = r->t0;
+                f->t_resolve_end = r->t1;
+                return;
+            }
+        }
+    }
+}
+
+/* ---- the fd table ------------------------------------------------------ */
+
+static void obs_fd_set(int fd, enum obs_fd_kind kind, void *rec)
+{
+    struct obs_fd *e = &obs_fds[fd];
+    e->rec = rec;
+    e->ep_count = 0;
+    e->ep_data = 0;
+    e->ep_fd = -1;
+    __atomic_store_n(&e->kind, kind, __ATOMIC_RELEASE);
+    obs_note_fd(fd);
+}
+
+void obs_on_socket(int fd, int domain, int type)
+{
+    if (obs_fds == NULL)
+        return;
+    obs_on_fresh_fd(fd);
+    if (domain != AF_INET && domain != AF_INET6)
+        return;
+    int base = type & 0xf; /* strip SOCK_NONBLOCK | SOCK_CLOEXEC */
+    if (base != SOCK_STREAM && base != SOCK_DGRAM)
+        return;
+    if ((unsigned)fd >= OBS_FD_CAP) {
+        OBS_COUNT(fd_over_cap, 1);
+        return;
+    }
+    if (!obs_log_ensure())
+        return;
+    obs_fd_set(fd, base == SOCK_STREAM ? OBS_FD_TCP : OBS_FD_UDP, NULL);
+}
+
+/* ---- TCP connections ---------------------------------------------------- */
+
+#define CONN_FIELDS_SIZE sizeof(struct obs_conn_fields)
+
+static struct obs_conn_slot *obs_conn_new(int fd, int side, const struct sockaddr *peer, socklen_t len,
+                                          uint64_t t_connect)
+{
+    struct obs_conn_slot *c = obs_rec_alloc(OBS_REC_CONN);
+    if (!c)
+        return NULL;
+    c->f.fd = fd;
+    c->f.side = (uint32_t)side;
+    c->f.t_connect = t_connect;
+    obs_addr_set(&c->f.peer, peer, len);
+    c->refs = 1;
+    return c;
+}
+
+static void obs_conn_set_established(struct obs_conn_slot *c, uint64_t t)
+{
+    if (c->phase == OBS_PH_CONNECTING) {
+        c->f.t_established = t;
+        c->phase = OBS_PH_IDLE;
+    }
+}
+
+static void obs_conn_fail(struct obs_conn_slot *c, int err)
+{
+    c->f.connect_errno = err;
+    c->h.flags |= OBS_RF_FAILED;
+    c->phase = OBS_PH_FAILED;
+}
+
+static void obs_xchg_close(struct obs_xchg_slot *x)
+{
+    if (x)
+        obs_rec_finalize(x, sizeof x->f);
+}
+
+/* Bytes moved in the request direction: entry time t0 (read only when this
+ * starts an exchange, see obs_need_entry_time), return time t1. */
+static void obs_conn_request(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+{
+    struct obs_xchg_slot *x = c->xchg;
+    if (c->phase != OBS_PH_REQ) {
+        obs_xchg_close(x);
+        uint32_t seq = ++c->f.exchanges;
+        x = obs_rec_alloc(OBS_REC_XCHG);
+        if (x) {
+            x->f.conn = (uint64_t)((char *)c - (char *)obs_log_header());
+            x->f.seq = seq;
+            x->f.t_req_first = t0;
+            obs_rec_publish(x, 0);
+        }
+        c->xchg = x;
+        c->phase = OBS_PH_REQ;
+        if (seq == 1)
+            c->f.t_req_first = t0;
+    }
+    if (x) {
+        x->f.t_req_last = t1;
+        x->f.bytes_sent += n;
+    }
+    if (c->f.exchanges == 1)
+        c->f.t_req_last = t1;
+}
+
+/* Bytes moved in the response direction, returned at t1. */
+static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
+{
+    struct obs_xchg_slot *x = c->xchg;
+    if (c->phase != OBS_PH_RESP) {
+        if (c->phase != OBS_PH_REQ) {
+            /* a response with no request before it (a server's greeting):
+             * an exchange of its own, without request times */
+            obs_xchg_close(x);
+            uint32_t seq = ++c->f.exchanges;
+            x = obs_rec_alloc(OBS_REC_XCHG);
+            if (x) {
+                x->f.conn = (uint64_t)((char *)c - (char *)obs_log_header());
+                x->f.seq = seq;
+                obs_rec_publish(x, 0);
+            }
+            c->xchg = x;
+        }
+        c->phase = OBS_PH_RESP;
+        if (x)
+            x->f.t_resp_first = t1;
+        if (c->f.t_resp_first == 0)
+            c->f.t_resp_first = t1;
+    }
+    if (x) {
+        x->f.t_resp_last = t1;
+        x->f.bytes_received += n;
+    }
+    c->f.t_resp_last = t1;
+}
+
+void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len, int ret,
+                    int err, uint64_t t0, uint64_t t1)
+{
+    if (e->kind == OBS_FD_UDP) {
+        /* a record made later learns the peer from getpeername() */
+        struct obs_udp_slot *u = e->rec;
+        if (ret == 0 && u)
+            obs_addr_set(&u->f.peer, sa, len);
+        return;
+    }
+    if (e->kind != OBS_FD_TCP)
+        return;
+    struct obs_conn_slot *c = e->rec;
+    if (c) {
+        /* connect() again on a connection in progress: it reports the outcome */
+        if (c->phase == OBS_PH_CONNECTING) {
+            if (ret == 0 || err == EISCONN)
+                obs_conn_set_established(c, t1);
+            else if (err != EALREADY && err != EINPROGRESS && err != EINTR)
+                obs_conn_fail(c, err);
+        }
+        return;
+    }
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        return;
+    c = obs_conn_new(fd, 0, sa, len, t0);
+    if (!c)
+        return;
+    uint32_t flags = 0;
+    if (ret == 0) {
+        c->f.t_established = t1;
+        c->phase = OBS_PH_IDLE;
+    } else if (err == EINPROGRESS || err == EINTR) {
+        /* EINTR: a blocking connect goes on in the kernel, as EINPROGRESS */
+        flags |= err == EINPROGRESS ? OBS_RF_NONBLOCK : 0;
+        c->phase = OBS_PH_CONNECTING;
+    } else {
+        c->f.connect_errno = err;
+        flags |= OBS_RF_FAILED;
+        c->phase = OBS_PH_FAILED;
+    }
+    if (c->phase != OBS_PH_FAILED)
+        obs_local_addr(fd, &c->f.local);
+    obs_attach_resolution(&c->f, t0);
+    obs_rec_publish(c, flags);
+    __atomic_store_n(&e->rec, c, __ATOMIC_RELEASE);
+}
+
+void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t t1)
+{
+    if (obs_fds == NULL)
+        return;
+    obs_on_fresh_fd(fd);
+    if ((unsigned)fd >= OBS_FD_CAP) {
+        OBS_COUNT(fd_over_cap, 1);
+        return;
+    }
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    if (!sa || salen < sizeof(struct sockaddr_in) ||
+        (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+        if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+            return;
+        sa = (struct sockaddr *)&peer;
+        salen = len;
+    }
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+        return;
+    struct obs_conn_slot *c = obs_conn_new(fd, 1, sa, salen, t1);
+    if (!c)
+        return;
+    c->f.t_established = t1;
+    obs_local_addr(fd, &c->f.local);
+    obs_rec_publish(c, 0);
+    obs_fd_set(fd, OBS_FD_TCP, c);
+}
+
+/* ---- datagram sockets --------------------------------------------------- */
+
+#define UDP_FIELDS_SIZE sizeof(struct obs_udp_fields)
+#define DGRAM_FIELDS_SIZE sizeof(struct obs_dgram_fields)
+
+static struct obs_udp_slot *obs_udp_get(struct obs_fd *e, int fd, uint64_t t1)
+{
+    struct obs_udp_slot *u = e->rec;
+    if (u)
+        return u;
+    u = obs_rec_alloc(OBS_REC_UDP);
+    if (!u)
+        return NULL;
+    u->f.fd = fd;
+    u->f.t_first = t1;
+    u->refs = 1;
+    obs_local_addr(fd, &u->f.local);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        obs_addr_set(&u->f.peer, (struct sockaddr *)&ss, len);
+    obs_rec_publish(u, 0);
+    __atomic_store_n(&e->rec, u, __ATOMIC_RELEASE);
+    return u;
+}
+
+static void obs_udp_drop_pending(struct obs_udp_slot *u, uint32_t i)
+{
+    obs_rec_finalize(u->pending[i].rec, DGRAM_FIELDS_SIZE);
+    u->pending[i] = u->pending[--u->npending];
+}
+
+static void obs_udp_sent(struct obs_udp_slot *u, const struct obs_addr *peer, size_t n, uint64_t t1)
+{
+    u->f.dgrams_sent++;
+    u->f.bytes_sent += n;
+    for (uint32_t i = 0; i < u->npending; i++) {
+        if (obs_addr_same(&u->pending[i].peer, peer)) {
+            u->f.unanswered++;
+            obs_udp_drop_pending(u, i);
+            break;
+        }
+    }
+    if (u->npending == OBS_UDP_PENDING) {
+        uint32_t oldest = 0;
+        for (uint32_t i = 1; i < u->npending; i++)
+            if (u->pending[i].age < u->pending[oldest].age)
+                oldest = i;
+        u->f.unanswered++;
+        obs_udp_drop_pending(u, oldest);
+    }
+    struct obs_dgram_slot *d = obs_rec_alloc(OBS_REC_DGRAM);
+    if (!d)
+        return;
+    d->f.sock = (uint64_t)((char *)u - (char *)obs_log_header());
+    d->f.t_send = t1;
+    d->f.bytes_sent = n;
+    d->f.peer = *peer;
+    obs_rec_publish(d, 0);
+    uint32_t k = u->npending++;
+    u->pending[k].peer = *peer;
+    u->pending[k].age = (uint32_t)u->f.dgrams_sent;
+    u->pending[k].rec = d;
+}
+
+static void obs_udp_received(struct obs_udp_slot *u, const struct obs_addr *from, size_t n, uint64_t t1)
+{
+    u->f.dgrams_received++;
+    u->f.bytes_received += n;
+    int guessed = 0;
+    int match = -1;
+    if (from) {
+        for (uint32_t i = 0; i < u->npending; i++)
+            if (obs_addr_same(&u->pending[i].peer, from))
+                match = (int)i;
+    } else if (u->npending == 1) {
+        match = 0; /* unconnected socket, source not asked for: the only candidate */
+        guessed = 1;
+    }
+    if (match < 0) {
+        u->f.unmatched++;
+        return;
+    }
+    struct obs_dgram_slot *d = u->pending[match].rec;
+    d->f.t_recv = t1;
+    d->f.bytes_received = n;
+    if (guessed)
+        d->h.flags |= OBS_RF_GUESSED;
+    u->f.answered++;
+    obs_udp_drop_pending(u, (uint32_t)match);
+}
+
+static void obs_udp_close(struct obs_udp_slot *u, uint64_t t_close)
+{
+    while (u->npending) {
+        u->f.unanswered++;
+        obs_udp_drop_pending(u, u->npending - 1);
+    }
+    u->f.t_close = t_close;
+    obs_rec_finalize(u, UDP_FIELDS_SIZE);
+}
+
+/* ---- data --------------------------------------------------------------- */
+
+void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *to,
+                socklen_t tolen)
+{
+    if (e->kind == OBS_FD_TCP) {
+        struct obs_conn_slot *c = e->rec;
+        if (!c)
+            return;
+        if (c->phase == OBS_PH_CONNECTING)
+            obs_conn_set_established(c, t0 ? t0 : t1);
+        __atomic_fetch_add(&c->f.bytes_sent, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->f.send_calls, 1, __ATOMIC_RELAXED);
+        if (c->f.side == 0)
+            obs_conn_request(c, n, t0, t1);
+        else
+            obs_conn_response(c, n, t1);
+    } else if (e->kind == OBS_FD_UDP) {
+        struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
+        if (!u)
+            return;
+        struct obs_addr peer;
+        if (to && tolen)
+            obs_addr_set(&peer, to, tolen);
+        else
+            peer = u->f.peer;
+        obs_udp_sent(u, &peer, n, t1);
+    }
+}
+
+void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *from,
+               socklen_t fromlen)
+{
+    if (e->kind == OBS_FD_TCP) {
+        struct obs_conn_slot *c = e->rec;
+        if (!c)
+            return;
+        if (c->phase == OBS_PH_CONNECTING)
+            obs_conn_set_established(c, t1);
+        __atomic_fetch_add(&c->f.bytes_received, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->f.recv_calls, 1, __ATOMIC_RELAXED);
+        if (c->f.side == 0)
+            obs_conn_response(c, n, t1);
+        else
+            obs_conn_request(c, n, t0, t1);
+    } else if (e->kind == OBS_FD_UDP) {
+        struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
+        if (!u)
+            return;
+        struct obs_addr src;
+        const struct obs_addr *srcp = NULL;
+        if (from && fromlen) {
+            obs_addr_set(&src, from, fromlen);
+            srcp = src.family ? &src : NULL;
+        } else if (u->f.peer.family) {
+            srcp = &u->f.peer; /* a connected socket hears only from its peer */
+        }
+        obs_udp_received(u, srcp, n, t1);
+    }
+}
+
+/* An event wait reported this socket ready at t1. */
+void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1)
+{
+    if (e->kind != OBS_FD_TCP)
+        return;
+    struct obs_conn_slot *c = e->rec;
+    if (!c)
+        return;
+    if (c->phase == OBS_PH_CONNECTING) {
+        /* writable without error: the non-blocking connect is done.  An error
+         * is left for the application's SO_ERROR check to name. */
+        if (writable && !error)
+            obs_conn_set_established(c, t1);
+        return;
+    }
+    if (readable && c->f.side == 0 && c->phase == OBS_PH_REQ) {
+        struct obs_xchg_slot *x = c->xchg;
+        if (x && x->f.t_resp_ready == 0) {
+            x->f.t_resp_ready = t1;
+            if (x->f.seq == 1)
+                c->f.t_resp_ready = t1;
+        }
+    }
+}
+
+void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
+{
+    struct obs_conn_slot *c = e->rec;
+    if (e->kind != OBS_FD_TCP || !c || c->phase != OBS_PH_CONNECTING)
+        return;
+    if (value == 0)
+        obs_conn_set_established(c, t1);
+    else if (value != EINPROGRESS && value != EALREADY)
+        obs_conn_fail(c, value);
+}
+
+void obs_on_shutdown(struct obs_fd *e, uint64_t t0)
+{
+    struct obs_conn_slot *c = e->rec;
+    if (e->kind == OBS_FD_TCP && c && c->f.t_shutdown == 0)
+        c->f.t_shutdown = t0;
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+static void obs_release(enum obs_fd_kind kind, void *rec, uint64_t t_close)
+{
+    if (!rec)
+        return;
+    if (kind == OBS_FD_TCP) {
+        struct obs_conn_slot *c = rec;
+        if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+            return;
+        c->f.t_close = t_close;
+        obs_xchg_close(c->xchg);
+        c->xchg = NULL;
+        obs_rec_finalize(c, CONN_FIELDS_SIZE);
+    } else if (kind == OBS_FD_UDP) {
+        struct obs_udp_slot *u = rec;
+        if (__atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) == 0)
+            obs_udp_close(u, t_close);
+    }
+}
+
+/* The descriptor is gone (closed by the application, or replaced).  The
+ * entry is cleared before the real close so that a new socket that gets the
+ * same number in another thread is never confused with this one. */
+void obs_detach(int fd, uint64_t t_close)
+{
+    if ((unsigned)fd >= OBS_FD_CAP || obs_fds == NULL)
+        return;
+    struct obs_fd *e = &obs_fds[fd];
+    enum obs_fd_kind kind = __atomic_exchange_n(&e->kind, OBS_FD_NONE, __ATOMIC_ACQ_REL);
+    if (kind == OBS_FD_NONE)
+        return;
+    void *rec = __atomic_exchange_n(&e->rec, NULL, __ATOMIC_ACQ_REL);
+    if (e->ep_fd >= 0 && (unsigned)e->ep_fd < OBS_FD_CAP) {
+        struct obs_fd *ep = &obs_fds[e->ep_fd];
+        if (__atomic_load_n(&ep->kind, __ATOMIC_ACQUIRE) == OBS_FD_EPOLL && ep->ep_count > 0)
+            __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
+    }
+    obs_release(kind, rec, t_close);
+}
+
+/* A descriptor number came back from a call that creates descriptors while
+ * our table still has it: the old one was closed behind our back (glibc's
+ * internal close, fclose of an fdopen'd socket ...).  Its record ends without
+ * a close time. */
+void obs_on_fresh_fd(int fd)
+{
+    if ((unsigned)fd < OBS_FD_CAP && obs_fds && __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE))
+        obs_detach(fd, 0);
+}
+
+void obs_on_dup(int oldfd, int newfd, uint64_t t0)
+{
+    if (obs_fds == NULL || (unsigned)newfd >= OBS_FD_CAP)
+        return;
+    obs_detach(newfd, t0); /* dup2/dup3 onto a tracked socket closes it */
+    struct obs_fd *o = obs_lookup(oldfd);
+    if (!o || (o->kind != OBS_FD_TCP && o->kind != OBS_FD_UDP))
+        return;
+    void *rec = __atomic_load_n(&o->rec, __ATOMIC_ACQUIRE);
+    if (rec) {
+        struct obs_rec_hdr *h = rec;
+        __atomic_fetch_add(o->kind == OBS_FD_TCP ? &((struct obs_conn_slot *)rec)->refs
+                                                 : &((struct obs_udp_slot *)rec)->refs,
+                           1, __ATOMIC_ACQ_REL);
+        __atomic_fetch_or(&h->flags, OBS_RF_DUPED, __ATOMIC_RELAXED);
+    }
+    obs_fd_set(newfd, (enum obs_fd_kind)o->kind, rec);
+}
+
+/* ---- event waits -------------------------------------------------------- */
+
+void obs_on_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+    struct obs_fd *ep = obs_lookup(epfd);
+    struct obs_fd *e = obs_lookup(fd);
+    if (ep && ep->kind == OBS_FD_EPOLL) {
+        if (op == EPOLL_CTL_ADD)
+            __atomic_fetch_add(&ep->ep_count, 1, __ATOMIC_RELAXED);
+        else if (op == EPOLL_CTL_DEL && ep->ep_count > 0)
+            __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
+    }
+    if (!e || (e->kind != OBS_FD_TCP && e->kind != OBS_FD_UDP))
+        return;
+    if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev) {
+        e->ep_data = ev->data.u64;
+        e->ep_fd = epfd;
+    } else if (op == EPOLL_CTL_DEL) {
+        e->ep_fd = -1;
+    }
+}
+
+void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, int err, uint64_t t0, uint64_t t1)
+{
+    struct obs_file_header *h = obs_log_header();
+    if (!h)
+        return;
+    struct obs_wait_agg *a = &h->waits[mech];
+    uint64_t blocked = t1 - t0;
+    __atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&a->interest_sum, interest, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&a->blocked_ns, blocked, __ATOMIC_RELAXED);
+    if (ready > 0)
+        __atomic_fetch_add(&a->ready_sum, (uint64_t)ready, __ATOMIC_RELAXED);
+    else if (ready < 0)
+        __atomic_fetch_add(&a->errors, 1, __ATOMIC_RELAXED);
+    uint64_t max = __atomic_load_n(&a->blocked_max_ns, __ATOMIC_RELAXED);
+    while (blocked > max && !__atomic_compare_exchange_n(&a->blocked_max_ns, &max, blocked, 1,
+                                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    if (obs_wait_mode_all()) {
+        struct obs_wait_slot *w = obs_rec_alloc(OBS_REC_WAIT);
+        if (!w)
+            return;
+        w->f.t_enter = t0;
+        w->f.t_exit = t1;
+        w->f.mech = mech;
+        w->f.interest = interest;
+        w->f.ready = ready;
+        w->f.err = ready < 0 ? err : 0;
+        obs_rec_publish(w, 0);
+        obs_rec_finalize(w, sizeof w->f);
+    }
+}
+
+/* ---- fork: the child's inherited sockets get records in its own log ---- */
+
+void obs_fork_child(void)
+{
+    int hi = obs_fd_hiwater;
+    for (int fd = 0; fd <= hi && (unsigned)fd < OBS_FD_CAP; fd++) {
+        struct obs_fd *e = &obs_fds[fd];
+        if (e->kind != OBS_FD_TCP && e->kind != OBS_FD_UDP)
+            continue;
+        void *old = e->rec;
+        e->rec = NULL;
+        if (!old)
+            continue;
+        if (e->kind == OBS_FD_TCP) {
+            const struct obs_conn_slot *o = old;
+            struct obs_conn_slot *c = obs_rec_alloc(OBS_REC_CONN);
+            if (!c)
+                continue;
+            c->f.fd = fd;
+            c->f.side = o->f.side;
+            c->f.local = o->f.local;
+            c->f.peer = o->f.peer;
+            c->f.t_established = o->f.t_established;
+            c->refs = 1;
+            c->phase = o->phase == OBS_PH_CONNECTING ? OBS_PH_CONNECTING : OBS_PH_IDLE;
+            obs_rec_publish(c, OBS_RF_INHERITED);
+            e->rec = c;
+        } else {
+            const struct obs_udp_slot *o = old;
+            struct obs_udp_slot *u = obs_rec_alloc(OBS_REC_UDP);
+            if (!u)
+                continue;
+            u->f.fd = fd;
+            u->f.local = o->f.local;
+            u->f.peer = o->f.peer;
+            u->refs = 1;
+            obs_rec_publish(u, OBS_RF_INHERITED);
+            e->rec = u;
+        }
+    }
+}

@@ -1,0 +1,630 @@
+/* obs_wrap.c — the functions libobserve.so exports in place of libc's.
+ *
+ * Each exported function is one line calling a static obs_*() that has the
+ * same shape everywhere: look the fd up; if it is not tracked, call the real
+ * function at once.  Otherwise: read the clock if the call needs an entry
+ * time, make the real call, save errno, read the clock, record, restore
+ * errno, and return exactly what the real call returned.
+ */
+#include "obs.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+
+#define OBS_EXPORT __attribute__((visibility("default")))
+
+/* ---- the common tails ---------------------------------------------------- */
+
+static inline ssize_t obs_after_out(struct obs_fd *e, int fd, ssize_t r, uint64_t t0,
+                                    const struct sockaddr *to, socklen_t tolen)
+{
+    if (r > 0) {
+        int err = errno;
+        uint64_t t1 = obs_now();
+        obs_on_out(e, fd, (size_t)r, t0, t1, to, tolen);
+        obs_account(t1);
+        errno = err;
+    }
+    return r;
+}
+
+static inline ssize_t obs_after_in(struct obs_fd *e, int fd, ssize_t r, uint64_t t0,
+                                   const struct sockaddr *from, socklen_t fromlen)
+{
+    if (r > 0) {
+        int err = errno;
+        uint64_t t1 = obs_now();
+        obs_on_in(e, fd, (size_t)r, t0, t1, from, fromlen);
+        obs_account(t1);
+        errno = err;
+    }
+    return r;
+}
+
+static inline void obs_fresh(int fd)
+{
+    if (fd >= 0 && obs_fds)
+        obs_on_fresh_fd(fd);
+}
+
+/* ---- sockets and descriptors -------------------------------------------- */
+
+static int obs_socket(int domain, int type, int protocol)
+{
+    int fd = REAL(socket)(domain, type, protocol);
+    if (fd >= 0 && obs_fds) {
+        int err = errno;
+        obs_on_socket(fd, domain, type);
+        errno = err;
+    }
+    return fd;
+}
+
+static int obs_socketpair(int domain, int type, int protocol, int sv[2])
+{
+    int r = REAL(socketpair)(domain, type, protocol, sv);
+    if (r == 0) {
+        obs_fresh(sv[0]);
+        obs_fresh(sv[1]);
+    }
+    return r;
+}
+
+static int obs_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(connect)(fd, sa, len);
+    uint64_t t0 = obs_now();
+    int r = REAL(connect)(fd, sa, len);
+    int err = errno;
+    uint64_t t1 = obs_now();
+    obs_on_connect(e, fd, sa, len, r, r == 0 ? 0 : err, t0, t1);
+    errno = err;
+    return r;
+}
+
+static int obs_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags, int plain)
+{
+    socklen_t cap = sa && len ? *len : 0;
+    int r = plain ? REAL(accept)(fd, sa, len) : REAL(accept4)(fd, sa, len, flags);
+    if (r >= 0 && obs_fds) {
+        int err = errno;
+        socklen_t got = sa && len ? (*len < cap ? *len : cap) : 0;
+        obs_on_accept(r, got ? sa : NULL, got, obs_now());
+        errno = err;
+    }
+    return r;
+}
+
+static int obs_close(int fd)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(close)(fd);
+    obs_detach(fd, obs_now());
+    return REAL(close)(fd);
+}
+
+static int obs_shutdown(int fd, int how)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (e)
+        obs_on_shutdown(e, obs_now());
+    return REAL(shutdown)(fd, how);
+}
+
+static int obs_dup2(int oldfd, int newfd, int flags, int which)
+{
+    if (!obs_fds)
+        return which == 2 ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
+    uint64_t t0 = obs_lookup(newfd) ? obs_now() : 0;
+    int r = which == 2 ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
+    if (r >= 0 && oldfd != newfd) {
+        int err = errno;
+        obs_on_dup(oldfd, r, t0);
+        errno = err;
+    }
+    return r;
+}
+
+static int obs_dup(int oldfd)
+{
+    int r = REAL(dup)(oldfd);
+    if (r >= 0 && obs_fds) {
+        int err = errno;
+        obs_on_dup(oldfd, r, 0);
+        errno = err;
+    }
+    return r;
+}
+
+static int obs_fcntl(int fd, int cmd, void *arg, int is64)
+{
+    int r = is64 ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg);
+    if (r >= 0 && obs_fds && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+        int err = errno;
+        obs_on_dup(fd, r, 0);
+        errno = err;
+    }
+    return r;
+}
+
+static void obs_closed_range(unsigned first, unsigned last, uint64_t t0)
+{
+    int hi = obs_fd_hiwater;
+    for (unsigned fd = first; fd <= last && (int)fd <= hi; fd++)
+        obs_detach((int)fd, t0);
+}
+
+static int obs_close_range(unsigned first, unsigned last, int flags)
+{
+    if (!REAL(close_range)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    uint64_t t0 = obs_fds ? obs_now() : 0;
+    int r = REAL(close_range)(first, last, flags);
+    if (r == 0 && obs_fds && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        int err = errno;
+        obs_closed_range(first, last, t0);
+        errno = err;
+    }
+    return r;
+}
+
+static void obs_closefrom(int lowfd)
+{
+    uint64_t t0 = obs_fds ? obs_now() : 0;
+    REAL(closefrom)(lowfd);
+    if (obs_fds && lowfd >= 0) {
+        int err = errno;
+        obs_closed_range((unsigned)lowfd, ~0u, t0);
+        errno = err;
+    }
+}
+
+static int obs_fresh_result(int r)
+{
+    if (r >= 0 && obs_fds) {
+        int err = errno;
+        obs_on_fresh_fd(r);
+        errno = err;
+    }
+    return r;
+}
+
+static int obs_pipe_result(int r, const int fds[2])
+{
+    if (r == 0) {
+        obs_fresh_result(fds[0]);
+        obs_fresh_result(fds[1]);
+    }
+    return r;
+}
+
+/* ---- bytes out ---------------------------------------------------------- */
+
+static ssize_t obs_send(int fd, const void *buf, size_t n, int flags)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(send)(fd, buf, n, flags);
+    uint64_t t0 = obs_entry_time(e, 1);
+    return obs_after_out(e, fd, REAL(send)(fd, buf, n, flags), t0, NULL, 0);
+}
+
+static ssize_t obs_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to,
+                          socklen_t tolen)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(sendto)(fd, buf, n, flags, to, tolen);
+    uint64_t t0 = obs_entry_time(e, 1);
+    return obs_after_out(e, fd, REAL(sendto)(fd, buf, n, flags, to, tolen), t0, to, to ? tolen : 0);
+}
+
+static ssize_t obs_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(sendmsg)(fd, msg, flags);
+    uint64_t t0 = obs_entry_time(e, 1);
+    ssize_t r = REAL(sendmsg)(fd, msg, flags);
+    return obs_after_out(e, fd, r, t0, msg->msg_name, msg->msg_name ? msg->msg_namelen : 0);
+}
+
+static ssize_t obs_write(int fd, const void *buf, size_t n)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(write)(fd, buf, n);
+    uint64_t t0 = obs_entry_time(e, 1);
+    return obs_after_out(e, fd, REAL(write)(fd, buf, n), t0, NULL, 0);
+}
+
+static ssize_t obs_writev(int fd, const struct iovec *iov, int cnt)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(writev)(fd, iov, cnt);
+    uint64_t t0 = obs_entry_time(e, 1);
+    return obs_after_out(e, fd, REAL(writev)(fd, iov, cnt), t0, NULL, 0);
+}
+
+static ssize_t obs_sendfile(int out, int in, off_t *off, size_t n, int is64)
+{
+    struct obs_fd *e = obs_lookup(out);
+    if (!e)
+        return is64 ? REAL(sendfile64)(out, in, off, n) : REAL(sendfile)(out, in, off, n);
+    uint64_t t0 = obs_entry_time(e, 1);
+    ssize_t r = is64 ? REAL(sendfile64)(out, in, off, n) : REAL(sendfile)(out, in, off, n);
+    return obs_after_out(e, out, r, t0, NULL, 0);
+}
+
+/* Each message of sendmmsg/recvmmsg is a call of its own for the record. */
+static int obs_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(sendmmsg)(fd, v, n, flags);
+    uint64_t t0 = obs_entry_time(e, 1);
+    int r = REAL(sendmmsg)(fd, v, n, flags);
+    for (int i = 0; i < r; i++)
+        obs_after_out(e, fd, v[i].msg_len, i ? 0 : t0, v[i].msg_hdr.msg_name,
+                      v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0);
+    return r;
+}
+
+/* ---- bytes in ------------------------------------------------------------ */
+
+static ssize_t obs_recv(int fd, void *buf, size_t n, int flags)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e || (flags & MSG_PEEK))
+        return REAL(recv)(fd, buf, n, flags);
+    uint64_t t0 = obs_entry_time(e, 0);
+    return obs_after_in(e, fd, REAL(recv)(fd, buf, n, flags), t0, NULL, 0);
+}
+
+static ssize_t obs_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e || (flags & MSG_PEEK))
+        return REAL(recvfrom)(fd, buf, n, flags, from, len);
+    socklen_t cap = from && len ? *len : 0;
+    uint64_t t0 = obs_entry_time(e, 0);
+    ssize_t r = REAL(recvfrom)(fd, buf, n, flags, from, len);
+    socklen_t got = cap && r >= 0 ? (*len < cap ? *len : cap) : 0;
+    return obs_after_in(e, fd, r, t0, got ? from : NULL, got);
+}
+
+static ssize_t obs_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e || (flags & MSG_PEEK))
+        return REAL(recvmsg)(fd, msg, flags);
+    uint64_t t0 = obs_entry_time(e, 0);
+    ssize_t r = REAL(recvmsg)(fd, msg, flags);
+    return obs_after_in(e, fd, r, t0, msg->msg_name, r >= 0 && msg->msg_name ? msg->msg_namelen : 0);
+}
+
+static int obs_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e || (flags & MSG_PEEK))
+        return REAL(recvmmsg)(fd, v, n, flags, tmo);
+    uint64_t t0 = obs_entry_time(e, 0);
+    int r = REAL(recvmmsg)(fd, v, n, flags, tmo);
+    for (int i = 0; i < r; i++)
+        obs_after_in(e, fd, v[i].msg_len, i ? 0 : t0, v[i].msg_hdr.msg_name,
+                     v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0);
+    return r;
+}
+
+static ssize_t obs_read(int fd, void *buf, size_t n)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(read)(fd, buf, n);
+    uint64_t t0 = obs_entry_time(e, 0);
+    return obs_after_in(e, fd, REAL(read)(fd, buf, n), t0, NULL, 0);
+}
+
+static ssize_t obs_readv(int fd, const struct iovec *iov, int cnt)
+{
+    struct obs_fd *e = obs_lookup(fd);
+    if (!e)
+        return REAL(readv)(fd, iov, cnt);
+    uint64_t t0 = obs_entry_time(e, 0);
+    return obs_after_in(e, fd, REAL(readv)(fd, iov, cnt), t0, NULL, 0);
+}
+
+static int obs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    int r = REAL(getsockopt)(fd, level, name, val, len);
+    if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int)) {
+        struct obs_fd *e = obs_lookup(fd);
+        if (e) {
+            int err = errno;
+            obs_on_sockopt_error(e, *(int *)val, obs_now());
+            errno = err;
+        }
+    }
+    return r;
+}
+
+static int obs_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                           struct addrinfo **res)
+{
+    if (!obs_fds)
+        return REAL(getaddrinfo)(node, service, hints, res);
+    uint64_t t0 = obs_now();
+    int r = REAL(getaddrinfo)(node, service, hints, res);
+    int err = errno;
+    if (r == 0 && res && *res)
+        obs_on_resolved(*res, t0, obs_now());
+    errno = err;
+    return r;
+}
+
+/* ---- event waits -------------------------------------------------------- */
+
+static uint32_t obs_fdset_count(int nfds, const fd_set *r, const fd_set *w, const fd_set *x)
+{
+    const unsigned long *sets[3] = { (const unsigned long *)r, (const unsigned long *)w,
+                                     (const unsigned long *)x };
+    const int bits = (int)(8 * sizeof(unsigned long));
+    uint32_t n = 0;
+    for (int s = 0; s < 3; s++) {
+        if (!sets[s])
+            continue;
+        for (int i = 0; i * bits < nfds; i++) {
+            unsigned long word = sets[s][i];
+            if ((i + 1) * bits > nfds)
+                word &= (1ul << (nfds - i * bits)) - 1;
+            n += (uint32_t)__builtin_popcountl(word);
+        }
+    }
+    return n;
+}
+
+static void obs_fdset_ready(int nfds, const fd_set *r, const fd_set *w, const fd_set *x, uint64_t t1)
+{
+    const unsigned long *rs = (const unsigned long *)r, *ws = (const unsigned long *)w,
+                        *xs = (const unsigned long *)x;
+    const int bits = (int)(8 * sizeof(unsigned long));
+    for (int i = 0; i * bits < nfds; i++) {
+        unsigned long rw = rs ? rs[i] : 0, ww = ws ? ws[i] : 0, xw = xs ? xs[i] : 0;
+        unsigned long any = rw | ww | xw;
+        if ((i + 1) * bits > nfds)
+            any &= (1ul << (nfds - i * bits)) - 1;
+        while (any) {
+            int b = __builtin_ctzl(any);
+            any &= any - 1;
+            struct obs_fd *e = obs_lookup(i * bits + b);
+            if (e)
+                obs_on_ready(e, (rw >> b) & 1, (ww >> b) & 1, (xw >> b) & 1, t1);
+        }
+    }
+}
+
+static int obs_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
+                      const struct timespec *ts, const sigset_t *mask, enum obs_mech mech)
+{
+    if (!obs_active || nfds < 0)
+        return mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
+    uint32_t interest = obs_fdset_count(nfds, r, w, x);
+    uint64_t t0 = obs_now();
+    int ret = mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
+    int err = errno;
+    uint64_t t1 = obs_now();
+    obs_on_wait(mech, interest, ret, err, t0, t1);
+    if (ret > 0)
+        obs_fdset_ready(nfds, r, w, x, t1);
+    errno = err;
+    return ret;
+}
+
+static void obs_pollfd_ready(const struct pollfd *fds, nfds_t n, uint64_t t1)
+{
+    for (nfds_t i = 0; i < n; i++) {
+        short ev = fds[i].revents;
+        if (!ev)
+            continue;
+        struct obs_fd *e = obs_lookup(fds[i].fd);
+        if (e)
+            obs_on_ready(e, ev & (POLLIN | POLLRDNORM), ev & (POLLOUT | POLLWRNORM), ev & POLLERR, t1);
+    }
+}
+
+static int obs_poll(struct pollfd *fds, nfds_t n, int timeout, const struct timespec *ts,
+                    const sigset_t *mask, enum obs_mech mech)
+{
+    if (!obs_active)
+        return mech == OBS_MECH_POLL ? REAL(poll)(fds, n, timeout) : REAL(ppoll)(fds, n, ts, mask);
+    uint64_t t0 = obs_now();
+    int ret = mech == OBS_MECH_POLL ? REAL(poll)(fds, n, timeout) : REAL(ppoll)(fds, n, ts, mask);
+    int err = errno;
+    uint64_t t1 = obs_now();
+    obs_on_wait(mech, (uint32_t)n, ret, err, t0, t1);
+    if (ret > 0)
+        obs_pollfd_ready(fds, n, t1);
+    errno = err;
+    return ret;
+}
+
+/* epoll reports the application's epoll_data, not the fd: we match the
+ * events whose data is the fd itself (libevent, libuv, CPython, redis, wrk
+ * register them so) against what epoll_ctl registered. */
+static void obs_epoll_ready(int epfd, const struct epoll_event *ev, int n, uint64_t t1)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t data = ev[i].data.u64;
+        struct obs_fd *e = obs_lookup((int)(uint32_t)data);
+        if (e && e->ep_fd == epfd && e->ep_data == data)
+            obs_on_ready(e, ev[i].events & EPOLLIN, ev[i].events & EPOLLOUT, ev[i].events & EPOLLERR, t1);
+    }
+}
+
+static int obs_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout,
+                          const struct timespec *ts, const sigset_t *mask, enum obs_mech mech)
+{
+#define OBS_EPOLL_REAL()                                                              \
+    (mech == OBS_MECH_EPOLL_WAIT    ? REAL(epoll_wait)(epfd, ev, max, timeout)        \
+     : mech == OBS_MECH_EPOLL_PWAIT ? REAL(epoll_pwait)(epfd, ev, max, timeout, mask) \
+                                    : REAL(epoll_pwait2)(epfd, ev, max, ts, mask))
+    if (mech == OBS_MECH_EPOLL_PWAIT2 && !REAL(epoll_pwait2)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!obs_active)
+        return OBS_EPOLL_REAL();
+    struct obs_fd *ep = obs_lookup(epfd);
+    uint32_t interest = ep && ep->kind == OBS_FD_EPOLL ? ep->ep_count : 0;
+    uint64_t t0 = obs_now();
+    int ret = OBS_EPOLL_REAL();
+    int err = errno;
+    uint64_t t1 = obs_now();
+    obs_on_wait(mech, interest, ret, err, t0, t1);
+    if (ret > 0)
+        obs_epoll_ready(epfd, ev, ret, t1);
+    errno = err;
+    return ret;
+#undef OBS_EPOLL_REAL
+}
+
+static int obs_epoll_created(int fd)
+{
+    if (fd >= 0 && obs_fds && (unsigned)fd < OBS_FD_CAP) {
+        obs_on_fresh_fd(fd);
+        struct obs_fd *e = &obs_fds[fd];
+        e->rec = NULL;
+        e->ep_count = 0;
+        e->ep_fd = -1;
+        __atomic_store_n(&e->kind, OBS_FD_EPOLL, __ATOMIC_RELEASE);
+        obs_note_fd(fd);
+    }
+    return fd;
+}
+
+static int obs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    int r = REAL(epoll_ctl)(epfd, op, fd, ev);
+    if (r == 0 && obs_fds)
+        obs_on_epoll_ctl(epfd, op, fd, ev);
+    return r;
+}
+
+/* ---- the exported symbols ------------------------------------------------ */
+
+OBS_EXPORT int socket(int d, int t, int p) { return obs_socket(d, t, p); }
+OBS_EXPORT int socketpair(int d, int t, int p, int sv[2]) { return obs_socketpair(d, t, p, sv); }
+OBS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) { return obs_connect(fd, sa, len); }
+OBS_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len) { return obs_accept4(fd, sa, len, 0, 1); }
+OBS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int fl) { return obs_accept4(fd, sa, len, fl, 0); }
+OBS_EXPORT int close(int fd) { return obs_close(fd); }
+OBS_EXPORT int shutdown(int fd, int how) { return obs_shutdown(fd, how); }
+OBS_EXPORT int dup(int fd) { return obs_dup(fd); }
+OBS_EXPORT int dup2(int o, int n) { return obs_dup2(o, n, 0, 2); }
+OBS_EXPORT int dup3(int o, int n, int fl) { return obs_dup2(o, n, fl, 3); }
+OBS_EXPORT int close_range(unsigned f, unsigned l, int fl) { return obs_close_range(f, l, fl); }
+OBS_EXPORT void closefrom(int low) { obs_closefrom(low); }
+
+OBS_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return obs_fcntl(fd, cmd, arg, 0);
+}
+
+OBS_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return obs_fcntl(fd, cmd, arg, 1);
+}
+
+static mode_t obs_open_mode(int flags, va_list ap)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+}
+
+#define OBS_OPEN_LIKE(name, ...)                               \
+    {                                                          \
+        va_list ap;                                            \
+        va_start(ap, flags);                                   \
+        mode_t mode = obs_open_mode(flags, ap);                \
+        va_end(ap);                                            \
+        return obs_fresh_result(REAL(name)(__VA_ARGS__, mode)); \
+    }
+OBS_EXPORT int open(const char *path, int flags, ...) OBS_OPEN_LIKE(open, path, flags)
+OBS_EXPORT int open64(const char *path, int flags, ...) OBS_OPEN_LIKE(open64, path, flags)
+OBS_EXPORT int openat(int dfd, const char *path, int flags, ...) OBS_OPEN_LIKE(openat, dfd, path, flags)
+OBS_EXPORT int openat64(int dfd, const char *path, int flags, ...) OBS_OPEN_LIKE(openat64, dfd, path, flags)
+OBS_EXPORT int creat(const char *path, mode_t mode) { return obs_fresh_result(REAL(creat)(path, mode)); }
+OBS_EXPORT int pipe(int fds[2]) { return obs_pipe_result(REAL(pipe)(fds), fds); }
+OBS_EXPORT int pipe2(int fds[2], int fl) { return obs_pipe_result(REAL(pipe2)(fds, fl), fds); }
+
+OBS_EXPORT ssize_t send(int fd, const void *b, size_t n, int fl) { return obs_send(fd, b, n, fl); }
+OBS_EXPORT ssize_t sendto(int fd, const void *b, size_t n, int fl, const struct sockaddr *to, socklen_t tl)
+{ return obs_sendto(fd, b, n, fl, to, tl); }
+OBS_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl) { return obs_sendmsg(fd, m, fl); }
+OBS_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) { return obs_sendmmsg(fd, v, n, fl); }
+OBS_EXPORT ssize_t write(int fd, const void *b, size_t n) { return obs_write(fd, b, n); }
+OBS_EXPORT ssize_t writev(int fd, const struct iovec *v, int c) { return obs_writev(fd, v, c); }
+OBS_EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) { return obs_sendfile(o, i, off, n, 0); }
+OBS_EXPORT ssize_t sendfile64(int o, int i, off64_t *off, size_t n) { return obs_sendfile(o, i, off, n, 1); }
+
+OBS_EXPORT ssize_t recv(int fd, void *b, size_t n, int fl) { return obs_recv(fd, b, n, fl); }
+OBS_EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int fl, struct sockaddr *from, socklen_t *len)
+{ return obs_recvfrom(fd, b, n, fl, from, len); }
+OBS_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl) { return obs_recvmsg(fd, m, fl); }
+OBS_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t)
+{ return obs_recvmmsg(fd, v, n, fl, t); }
+OBS_EXPORT ssize_t read(int fd, void *b, size_t n) { return obs_read(fd, b, n); }
+OBS_EXPORT ssize_t readv(int fd, const struct iovec *v, int c) { return obs_readv(fd, v, c); }
+
+OBS_EXPORT int getsockopt(int fd, int lv, int nm, void *v, socklen_t *l) { return obs_getsockopt(fd, lv, nm, v, l); }
+OBS_EXPORT int getaddrinfo(const char *node, const char *svc, const struct addrinfo *h, struct addrinfo **res)
+{ return obs_getaddrinfo(node, svc, h, res); }
+
+OBS_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{ return obs_select(n, r, w, x, tv, NULL, NULL, OBS_MECH_SELECT); }
+OBS_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts, const sigset_t *m)
+{ return obs_select(n, r, w, x, NULL, ts, m, OBS_MECH_PSELECT); }
+OBS_EXPORT int poll(struct pollfd *f, nfds_t n, int tmo) { return obs_poll(f, n, tmo, NULL, NULL, OBS_MECH_POLL); }
+OBS_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
+{ return obs_poll(f, n, 0, ts, m, OBS_MECH_PPOLL); }
+OBS_EXPORT int epoll_create(int size) { return obs_epoll_created(REAL(epoll_create)(size)); }
+OBS_EXPORT int epoll_create1(int fl) { return obs_epoll_created(REAL(epoll_create1)(fl)); }
+OBS_EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev) { return obs_epoll_ctl(ep, op, fd, ev); }
+OBS_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int max, int tmo)
+{ return obs_epoll_wait(ep, ev, max, tmo, NULL, NULL, OBS_MECH_EPOLL_WAIT); }
+OBS_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int tmo, const sigset_t *m)
+{ return obs_epoll_wait(ep, ev, max, tmo, NULL, m, OBS_MECH_EPOLL_PWAIT); }
+OBS_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *m)
+{ return obs_epoll_wait(ep, ev, max, 0, ts, m, OBS_MECH_EPOLL_PWAIT2); }
+
+/* vfork's child shares our memory: anything it did through us (a close or a
+ * dup2 before exec) would change the parent's records.  Like valgrind, we
+ * make it a fork, which POSIX allows a program to rely on no less. */
+OBS_EXPORT pid_t vfork(void) { return REAL(fork)(); }
+
+/* _FORTIFY_SOURCE entry points: a failed check goes to glibc (which aborts
+ * as it would have); otherwise the call is ours like the plain one. */
+OBS_EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t blen)
+{ return n > blen ? REAL(__read_chk)(fd, b, n, blen) : obs_read(fd, b, n); }
+OBS_EXPORT ssize_t __recv_chk(int fd, void *b, size_t n, size_t blen, int fl)
+{ return n > blen ? REAL(__recv_chk)(fd, b, n, blen, fl) : obs_recv(fd, b, n, fl); }
+OBS_EXPORT ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t blen, int fl, struct sockaddr *a, socklen_t *l)
+{ return n > blen ? REAL(__recvfrom_chk)(fd, b, n, blen, fl, a, l) : obs_recvfrom(fd, b, n, fl, a, l); }
+OBS_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int tmo, size_t flen)
+{ return flen / sizeof *f < n ? REAL(__poll_chk)(f, n, tmo, flen) : obs_poll(f, n, tmo, NULL, NULL, OBS_MECH_POLL); }
+OBS_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m, size_t flen)
+{ return flen / sizeof *f < n ? REAL(__ppoll_chk)(f, n, ts, m, flen) : obs_poll(f, n, 0, ts, m, OBS_MECH_PPOLL); }
+OBS_EXPORT long int __fdelt_chk(long int d) { return REAL(__fdelt_chk)(d); }

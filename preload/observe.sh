@@ -1,0 +1,92 @@
+#!/bin/sh
+# observe — run a program under libobserve.so.
+#   observe run [-d DIR] [-t key=value]... [-w] -- PROGRAM [ARGS...]
+# Sets OBSERVE_DIR, OBSERVE_TAGS and LD_PRELOAD, then execs the program.
+# A bad option is a usage error (exit 2); a configuration the library cannot
+# use (a log directory it must refuse) is reported once and the program still
+# runs, unobserved.
+
+usage() {
+    cat <<USAGE
+usage: observe run [-d DIR] [-t KEY=VALUE]... [-w] [-q] [--] PROGRAM [ARGS...]
+
+Runs PROGRAM with libobserve.so preloaded: every TCP connection and UDP
+exchange it makes is recorded in a binary log per process in DIR.
+
+  -d DIR        log directory (OBSERVE_DIR); created 0700 if missing.
+                Default: \$OBSERVE_DIR, else /tmp/observe-\$UID
+  -t KEY=VALUE  tag the run (OBSERVE_TAGS); repeatable.  KEY is made of
+                [A-Za-z0-9_.:-]; VALUE may hold anything but ',' and newline
+  -w            record every event wait call, not only per-process totals
+                (OBSERVE_WAITS=all)
+  -q            no messages from the library (OBSERVE_QUIET=1)
+  -h, --help    this help
+
+Environment the library reads (set by this wrapper, or by hand with
+LD_PRELOAD=$lib):
+  OBSERVE_DIR      log directory
+  OBSERVE_TAGS     key=value,key=value
+  OBSERVE_WAITS    aggregate (default) or all
+  OBSERVE_MAX_MB   the most a process's log may hold (default 1024)
+  OBSERVE_DISABLE  set to 1 to pass every call straight through
+  OBSERVE_QUIET    set to 1 to silence the library's one-line warnings
+
+Read the logs with: observe-slicer dump DIR/*.olog
+USAGE
+}
+
+here=$(cd "$(dirname "$0")" 2>/dev/null && pwd)
+if [ -n "$here" ] && [ -f "$here/libobserve.so" ]; then
+    lib="$here/libobserve.so"
+else
+    lib="@LIBDIR@/libobserve.so"
+fi
+
+case "${1:-}" in
+    run) shift ;;
+    -h|--help|help) usage; exit 0 ;;
+    "") usage >&2; exit 2 ;;
+    *) echo "observe: unknown command '$1' (try 'observe --help')" >&2; exit 2 ;;
+esac
+
+dir=${OBSERVE_DIR:-}
+tags=${OBSERVE_TAGS:-}
+key_ok='^[A-Za-z0-9_.:-][A-Za-z0-9_.:-]*=[^,]*$'
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -d) [ $# -ge 2 ] || { echo "observe: -d needs a directory" >&2; exit 2; }
+            dir=$2; shift 2 ;;
+        -t) [ $# -ge 2 ] || { echo "observe: -t needs KEY=VALUE" >&2; exit 2; }
+            case "$2" in
+                *"
+"*) echo "observe: tag '$2' contains a newline" >&2; exit 2 ;;
+            esac
+            if ! printf '%s\n' "$2" | grep -q -- "$key_ok"; then
+                echo "observe: bad tag '$2' (want KEY=VALUE, KEY of [A-Za-z0-9_.:-], no ',' in VALUE)" >&2
+                exit 2
+            fi
+            tags=${tags:+$tags,}$2; shift 2 ;;
+        -w) export OBSERVE_WAITS=all; shift ;;
+        -q) export OBSERVE_QUIET=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        -*) echo "observe: unknown option '$1'" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -gt 0 ] || { echo "observe: no program to run" >&2; usage >&2; exit 2; }
+
+if [ ! -f "$lib" ]; then
+    echo "observe: $lib not found; running $1 unobserved" >&2
+    exec "$@"
+fi
+if [ -n "$dir" ]; then
+    if ! mkdir -p -m 0700 -- "$dir" 2>/dev/null; then
+        echo "observe: cannot create log directory '$dir'; $1 will run unobserved" >&2
+    fi
+    case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
+    export OBSERVE_DIR="$dir"
+fi
+[ -n "$tags" ] && export OBSERVE_TAGS="$tags"
+export LD_PRELOAD="$lib${LD_PRELOAD:+ $LD_PRELOAD}"
+exec "$@"
