@@ -176,7 +176,6 @@ struct obs_wait_agg {
 
 /* The library's own counters, updated in place in the header. */
 #define OBS_COUNTERS(X) \
-    X(records, "records written") \
     X(dropped, "records dropped: log full, disk full or log unavailable") \
     X(fd_over_cap, "sockets not tracked because their fd exceeded the table") \
     X(lib_ns_sampled, "nanoseconds of the library's own work, summed over sampled calls") \

@@ -254,11 +254,16 @@ static void obs_fill_identity(struct obs_file_header *h)
     memcpy(h->tags, L.tags, sizeof h->tags);
 }
 
+/* A new log starts small (most processes make a few connections); a busy
+ * one grows by a quarter of its size, at least 1 MiB, so the slow path is
+ * rare. */
 static size_t obs_grow_step(uint64_t current)
 {
+    if (current == 0)
+        return 64u << 10;
     uint64_t step = current / 4;
-    if (step < (64u << 10)) step = 64u << 10;
-    if (step > (16u << 20)) step = 16u << 20;
+    if (step < (1u << 20)) step = 1u << 20;
+    if (step > (64u << 20)) step = 64u << 20;
     return (size_t)step;
 }
 
@@ -434,7 +439,6 @@ void obs_rec_publish(void *slot, uint32_t flags)
     r->tag = 0;
     r->units = 0;
     __atomic_store_n((uint64_t *)slot, word, __ATOMIC_RELEASE);
-    OBS_COUNT(records, 1);
 }
 
 /* The record will not change again: checksum its fields and mark it FINAL. */

@@ -14,6 +14,11 @@
 #include <netinet/in.h>
 #include <string.h>
 
+/* A counter of one connection: one thread at a time uses a connection in
+ * practice, so no locked instruction; relaxed atomics keep it well defined
+ * (and ThreadSanitizer informed) when two do. */
+#define OBS_ADD(field, n) __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+
 /* ---- addresses ---------------------------------------------------------- */
 
 static void obs_addr_set(struct obs_addr *a, const struct sockaddr *sa, socklen_t len)
@@ -422,8 +427,8 @@ void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, co
             return;
         if (c->phase == OBS_PH_CONNECTING)
             obs_conn_set_established(c, t0 ? t0 : t1);
-        __atomic_fetch_add(&c->f.bytes_sent, n, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->f.send_calls, 1, __ATOMIC_RELAXED);
+        OBS_ADD(c->f.bytes_sent, n);
+        OBS_ADD(c->f.send_calls, 1);
         if (c->f.side == 0)
             obs_conn_request(c, n, t0, t1);
         else
@@ -450,8 +455,8 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
             return;
         if (c->phase == OBS_PH_CONNECTING)
             obs_conn_set_established(c, t1);
-        __atomic_fetch_add(&c->f.bytes_received, n, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->f.recv_calls, 1, __ATOMIC_RELAXED);
+        OBS_ADD(c->f.bytes_received, n);
+        OBS_ADD(c->f.recv_calls, 1);
         if (c->f.side == 0)
             obs_conn_response(c, n, t1);
         else

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The overhead benchmark of libobserve (not a test: it prints ratios measured
+# side by side in one run, alternating, so machine noise hits both sides).
+#   bench/run.sh [RUNS]      (default 7 alternated runs of each)
+# 1. throughput of ab -k (keep-alive, 4 concurrent, 100-byte replies) against
+#    observe-httpd (epoll) on loopback: plain, under libobserve, and under
+#    strace -f for comparison;
+# 2. added cost per tracked call: bench/pingpong (1-byte ping-pong on one
+#    loopback connection, 4 calls a round), plain and under libobserve.
+# Prints medians and the ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-7}
+B=build
+make -s "$B/libobserve.so" "$B/observe-httpd" >/dev/null
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/pingpong" bench/pingpong.c
+work=$(mktemp -d /tmp/observe-bench.XXXXXX)
+"$B/observe-httpd" --port 0 --size 100 --backend epoll > "$work/httpd.out" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do grep -q listening "$work/httpd.out" && break; sleep 0.1; done
+port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/httpd.out")
+url="http://127.0.0.1:$port/"
+lib=$(pwd)/$B/libobserve.so
+n=40000
+
+ab_rps() { # prefix...: requests per second of one ab -k run
+    "$@" ab -q -k -c 4 -n "$n" "$url" 2>/dev/null | awk '/Requests per second/ {print $4}'
+}
+observed() { env LD_PRELOAD="$lib" OBSERVE_DIR="$work/logs" "$@"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== throughput: ab -k -c 4 -n $n, 100-byte replies, $runs alternated runs"
+: > "$work/plain"; : > "$work/obs"
+for i in $(seq "$runs"); do
+    ab_rps env >> "$work/plain"
+    ab_rps observed >> "$work/obs"
+    rm -rf "$work/logs"
+done
+st=$(ab_rps strace -f -qq -o /dev/null)
+p=$(median < "$work/plain"); o=$(median < "$work/obs")
+echo "plain     requests/s: $(tr '\n' ' ' < "$work/plain")  median $p"
+echo "observed  requests/s: $(tr '\n' ' ' < "$work/obs")  median $o"
+echo "strace -f requests/s: $st (one run)"
+awk -v p="$p" -v o="$o" -v s="$st" 'BEGIN {
+    printf "observed/plain = %.3f (throughput change %+.1f %%); strace/plain = %.3f\n", o/p, (o/p-1)*100, s/p }'
+
+echo "== cost per tracked call: 1-byte ping-pong on loopback, 200000 rounds x 4 calls, $runs alternated runs"
+: > "$work/pp_plain"; : > "$work/pp_obs"
+for i in $(seq "$runs"); do
+    "$B/pingpong" 200000 | sed 's/.*ns_per_call=//' >> "$work/pp_plain"
+    observed "$B/pingpong" 200000 | sed 's/.*ns_per_call=//' >> "$work/pp_obs"
+    rm -rf "$work/logs"
+done
+pp=$(median < "$work/pp_plain"); po=$(median < "$work/pp_obs")
+echo "plain     ns/call: $(tr '\n' ' ' < "$work/pp_plain") median $pp"
+echo "observed  ns/call: $(tr '\n' ' ' < "$work/pp_obs") median $po"
+awk -v p="$pp" -v o="$po" 'BEGIN { printf "added per tracked call: %.1f ns (%.1f %% of a loopback call)\n", o-p, (o/p-1)*100 }'

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""libobserve on the tests' own small programs: connect styles, failures,
+datagrams, event waits, errno and signals, threads, fork/exec and SIGKILL.
+Each program is a real client (tests/progs/) run under LD_PRELOAD; what was
+recorded is read back through observe-slicer dump."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import obstest as T
+from obstest import test
+
+NETCLIENT = os.path.join(T.PROGS, "netclient")
+UDPPING = os.path.join(T.PROGS, "udpping")
+BEHAVE = os.path.join(T.PROGS, "behave")
+FORKEXEC = os.path.join(T.PROGS, "forkexec")
+
+
+def _client_figures(out):
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out.splitlines()[-1])}
+
+
+def _connect_style(case, mode):
+    port = T.httpd(case, size=4000, delay_ms=3)
+    logs = case.logdir()
+    p = T.run([NETCLIENT, "--port", str(port), "--mode", mode, "--conns", "3", "--requests", "4"], logdir=logs)
+    fig = _client_figures(p.stdout)
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 3, "connections")
+    for c in conns:
+        T.eq(c["exchanges"], 4, "exchanges per connection")
+        T.true(c["t_established"] is not None and c["t1_ms"] >= 0, "established (%s)" % mode)
+        T.eq(c["connect_errno"], 0, "connect errno")
+        T.eq(c["flags"] & 1, 0 if mode == "block" else 1, "non-blocking flag")
+        for k in ("t2_ms", "t3_ms", "t4_ms", "t5_ms", "t6_ms", "t7_ms"):
+            T.true(c[k] is not None and c[k] >= 0, "%s present and ordered (%s)" % (k, mode))
+        if mode != "block":
+            T.true(c["dispatch_ms"] is not None, "the event wait's readiness is recorded (%s)" % mode)
+    T.eq(sum(c["bytes_sent"] for c in conns), fig["bytes_sent"], "bytes sent")
+    T.eq(sum(c["bytes_received"] for c in conns), fig["bytes_received"], "bytes received")
+    xchgs = T.records(logs, "xchg")
+    T.eq(len(xchgs), 12, "exchange records")
+    T.true(all(x["t4_ms"] >= 2.5 for x in xchgs), "every exchange waited for the 3 ms think time")
+    return T.read_logs(logs)[0]
+
+
+@test
+def blocking_connect(case):
+    _connect_style(case, "block")
+
+
+@test
+def nonblocking_connect_with_select(case):
+    log = _connect_style(case, "select")
+    T.true(log.header["waits"]["select"]["calls"] > 0, "select calls aggregated")
+
+
+@test
+def nonblocking_connect_with_poll(case):
+    log = _connect_style(case, "poll")
+    T.true(log.header["waits"]["poll"]["calls"] > 0, "poll calls aggregated")
+
+
+@test
+def nonblocking_connect_with_epoll(case):
+    log = _connect_style(case, "epoll")
+    w = log.header["waits"]["epoll_wait"]
+    T.true(w["calls"] > 0 and w["interest_sum"] == w["calls"], "epoll_wait calls with interest set 1")
+
+
+@test
+def refused_connect(case):
+    port = T.free_port()
+    logs = case.logdir()
+    for mode in ("block", "poll"):
+        p = T.run([NETCLIENT, "--port", str(port), "--mode", mode], logdir=logs, check=False)
+        T.true("connect_errno=111" in p.stdout, "client saw ECONNREFUSED (%s)" % mode)
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 2, "connections")
+    for c in conns:
+        T.eq(c["connect_errno"], 111, "recorded errno ECONNREFUSED")
+        T.eq(c["t_established"], None, "never established")
+        T.true(c["flags"] & 4, "failed flag")
+        T.true(c["t_close"] is not None, "closed")
+
+
+@test
+def connect_to_a_port_that_never_answers(case):
+    # A listener whose accept queue is full drops further SYNs: the connect
+    # stays in progress until the client gives up.
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    time.sleep(0.2)
+    logs = case.logdir()
+    p = T.run([NETCLIENT, "--port", str(port), "--mode", "poll", "--timeout-ms", "400"], logdir=logs, check=False)
+    for s in fillers:
+        s.close()
+    lst.close()
+    T.true("connect_errno=110" in p.stdout, "client timed out: %s" % p.stdout)
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 1, "connections")
+    c = conns[0]
+    T.eq(c["t_established"], None, "never established")
+    T.eq(c["connect_errno"], 0, "no errno: nobody answered")
+    T.near(c["t7_ms"], 400, 100, "T7 is the client's patience")
+
+
+def _udp(case, connected):
+    port = T.udp_server(case, drop_every=5)
+    logs = case.logdir()
+    argv = [UDPPING, "client", "--port", str(port), "--count", "20", "--timeout-ms", "100"]
+    p = T.run(argv + (["--connected"] if connected else []), logdir=logs)
+    fig = _client_figures(p.stdout)
+    T.eq(fig["answered"], 16, "the server drops every 5th datagram")
+    socks = T.records(logs, "udp")
+    T.eq(len(socks), 1, "datagram sockets")
+    u = socks[0]
+    T.eq((u["dgrams_sent"], u["answered"], u["unanswered"], u["unmatched"]), (20, 16, 4, 0), "socket counts")
+    dg = T.records(logs, "dgram")
+    T.eq(len(dg), 20, "datagram exchanges")
+    answered = [d for d in dg if d["t_recv"] is not None]
+    T.eq(len(answered), 16, "answered exchanges")
+    ours = sum(d["t_recv"] - d["t_send"] for d in answered)
+    # the client's RTT spans send entry to recv return, ours send return to
+    # recv return: ours is smaller, by at most 100 us per datagram here
+    T.true(ours <= fig["rtt_ns_sum"], "our response times are within the client's")
+    T.near(ours, fig["rtt_ns_sum"], 16 * 100000, "sum of response times vs the client's own")
+    T.true(all(d["peer"] == "127.0.0.1:%d" % port for d in dg), "peer")
+
+
+@test
+def udp_request_response_unconnected(case):
+    _udp(case, False)
+
+
+@test
+def udp_request_response_connected(case):
+    _udp(case, True)
+
+
+@test
+def errno_values_are_unchanged(case):
+    port = T.free_port()
+    plain = T.run([BEHAVE, "errors", str(port)])
+    seen = T.run([BEHAVE, "errors", str(port)], logdir=case.logdir())
+    T.eq(seen.stdout, plain.stdout, "transcript of return values and errno")
+    T.true(plain.stdout.count("\n") > 25, "the transcript covers the calls")
+
+
+@test
+def eintr_is_passed_through(case):
+    plain = T.run([BEHAVE, "eintr"])
+    seen = T.run([BEHAVE, "eintr"], logdir=case.logdir())
+    T.eq(seen.stdout, plain.stdout, "transcript")
+    T.eq(plain.stdout.count("errno=EINTR"), 4, "recv, poll, epoll_wait and select each interrupted once")
+    T.true(plain.stdout.strip().endswith("-> 1 errno=-"), "recv restarted with SA_RESTART")
+
+
+@test
+def sigpipe_kills_as_without_the_library(case):
+    port = T.httpd(case, size=100)
+    plain = T.run([BEHAVE, "sigpipe", str(port)], check=False)
+    logs = case.logdir()
+    seen = T.run([BEHAVE, "sigpipe", str(port)], logdir=logs, check=False)
+    T.eq(plain.returncode, -signal.SIGPIPE, "without the library: killed by SIGPIPE")
+    T.eq(seen.returncode, -signal.SIGPIPE, "with the library: killed by SIGPIPE")
+    logs_read = T.read_logs(logs)
+    T.eq([l.problems for l in logs_read], [[]], "the log reads cleanly")
+    ign = T.run([BEHAVE, "epipe", str(port)], logdir=case.logdir("epipe"))
+    T.true("send failed errno=EPIPE" in ign.stdout, "EPIPE when SIGPIPE is ignored")
+
+
+@test
+def eight_threads_exact_counts(case):
+    port = T.httpd(case, size=700)
+    logs = case.logdir()
+    p = T.run([NETCLIENT, "--port", str(port), "--threads", "8", "--conns", "50", "--requests", "3"], logdir=logs)
+    fig = _client_figures(p.stdout)
+    T.eq(fig["conns"], 400, "client's connections")
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 400, "connections recorded")
+    T.eq(sum(c["exchanges"] for c in conns), 1200, "exchanges")
+    T.eq(sum(c["bytes_sent"] for c in conns), fig["bytes_sent"], "bytes sent")
+    T.eq(sum(c["bytes_received"] for c in conns), fig["bytes_received"], "bytes received")
+    T.true(all(c["state"] == "final" for c in conns), "all closed")
+    T.eq(len(T.records(logs, "xchg")), 1200, "exchange records")
+    T.eq(T.read_logs(logs)[0].header["dropped"], 0, "nothing dropped")
+
+
+@test
+def fork_and_exec_give_one_log_per_process(case):
+    port = T.httpd(case, size=300)
+    logs = case.logdir()
+    p = T.run([FORKEXEC, "fork", str(port)], logdir=logs)
+    pids = sorted(int(x) for x in re.findall(r"pid=(\d+)", p.stdout))
+    T.eq(len(pids), 3, "three processes reported")
+    read = T.read_logs(logs)
+    # the exec'd image keeps the child's pid: parent, child, child after exec
+    T.eq(len(set(pids)), 2, "two pids (exec keeps the child's)")
+    T.eq(sorted(l.header["pid"] for l in read), pids, "one log per process image")
+    for l in read:
+        T.eq(l.problems, [], "log reads cleanly")
+        complete = [c for c in l.of("conn") if c["exchanges"] == 1]
+        T.eq(len(complete), 1, "exactly one request recorded in %s" % os.path.basename(l.path))
+        T.eq(complete[0]["bytes_sent"], 18, "request bytes")
+    inherited = [c for l in read for c in l.of("conn") if c["flags"] & 2]
+    T.eq(len(inherited), 1, "the child's inherited copy of the kept connection")
+    T.eq(inherited[0]["exchanges"], 0, "which it closed unused")
+    T.true(all(c["state"] == "final" for l in read for c in l.of("conn")), "all connections closed")
+
+
+@test
+def sigkill_keeps_every_record_written(case):
+    port = T.httpd(case, size=200)
+    logs = case.logdir()
+    p = case.spawn([NETCLIENT, "--port", str(port), "--conns", "100000", "--requests", "2", "--progress"],
+                   env=T.env_observed(logs))
+    time.sleep(0.7)
+    p.kill()
+    p.wait()
+    done = [int(x) for x in re.findall(r"done (\d+)", p.stdout.read())]
+    T.true(done and done[-1] > 50, "the client made progress before the kill")
+    read = T.read_logs(logs)
+    T.eq(len(read), 1, "one log")
+    log = read[0]
+    T.true(all("damaged" not in x for x in log.problems), "no damaged records: %s" % log.problems[:3])
+    final = [c for c in log.of("conn") if c["state"] == "final"]
+    T.true(len(final) >= done[-1], "%d final connections >= %d the client finished" % (len(final), done[-1]))
+    T.true(all(c["exchanges"] == 2 for c in final), "each final connection has both exchanges")
+    open_ = [c for c in log.of("conn") if c["state"] == "open"]
+    T.true(len(open_) <= 1, "at most the connection in progress is incomplete")
+
+
+if __name__ == "__main__":
+    T.main()

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Real, unmodified clients under libobserve: their output and exit status
+are unchanged, and what we record agrees with what each reports itself.
+
+Tolerances: the server waits DELAY ms before each reply, so response waits
+are tens of milliseconds while the clients' own overheads are micro- to
+sub-milliseconds.  Each comparison states its tolerance; the reasoning is
+that a client's own timestamps and ours are taken a few function calls
+apart, so they may differ by that much plus scheduling noise on a loaded
+2-core machine.
+"""
+import re
+import statistics
+
+import obstest as T
+from obstest import test
+
+DELAY = 20  # ms of server think time per request
+
+
+@test
+def curl_agrees_with_its_own_timing(case):
+    T.need("curl")
+    T.runs_under_bare_asan(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:1/"])
+    port = T.httpd(case, size=5000, delay_ms=DELAY)
+    fmt = "%{time_namelookup} %{time_connect} %{time_starttransfer} %{time_total} %{size_download} %{size_header} %{size_request} %{http_code}\n"
+    argv = ["curl", "-s", "-o", "/dev/null", "-w", fmt, "http://127.0.0.1:%d/" % port]
+    plain = T.run(argv)
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    T.eq(seen.returncode, plain.returncode, "exit status")
+    T.eq(seen.stdout.split()[4:], plain.stdout.split()[4:], "curl's sizes and status")
+    lookup, connect, start, total = (float(x) * 1000 for x in seen.stdout.split()[:4])
+    size, header, request = (int(x) for x in seen.stdout.split()[4:7])
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 1, "connections")
+    c = conns[0]
+    T.eq(c["bytes_received"], size + header, "bytes received = curl's size_download + size_header")
+    T.eq(c["bytes_sent"], request, "bytes sent = curl's size_request")
+    T.eq(c["exchanges"], 1, "exchanges")
+    T.eq(c["state"], "final", "record state")
+    # T1 against curl's connect time: within 1 ms
+    T.near(c["t1_ms"], connect - lookup, 1.0, "T1 vs time_connect - time_namelookup")
+    # first byte after connect: T2+T3+T4 against starttransfer - connect, within 2 ms
+    T.near(c["t2_ms"] + c["t3_ms"] + c["t4_ms"], start - connect, 2.0, "T2+T3+T4 vs starttransfer - connect")
+    T.true(c["t4_ms"] >= DELAY - 0.5, "T4 %.3f ms holds the server's %d ms think time" % (c["t4_ms"], DELAY))
+    # connect to last byte against total - namelookup, within 2 ms
+    span = (c["t_resp_last"] - c["t_connect"]) / 1e6
+    T.near(span, total - lookup, 2.0, "t_resp_last - t_connect vs time_total - time_namelookup")
+    T.true(c["t7_ms"] >= span, "T7 covers the whole transfer")
+
+
+def _httperf_figures(out):
+    conn = float(re.search(r"Connection time \[ms\]: connect ([\d.]+)", out).group(1))
+    resp, xfer = (float(x) for x in re.search(r"Reply time \[ms\]: response ([\d.]+) transfer ([\d.]+)", out).groups())
+    total = re.search(r"Total: connections (\d+) requests (\d+) replies (\d+)", out).groups()
+    return conn, resp, xfer, [int(x) for x in total]
+
+
+@test
+def httperf_agrees_with_its_own_timing(case):
+    T.need("httperf")
+    port = T.httpd(case, size=20000, delay_ms=DELAY)
+    argv = ["httperf", "--server", "127.0.0.1", "--port", str(port), "--num-conns", "40", "--rate", "100",
+            "--num-calls", "2", "--timeout", "5"]
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    conn, resp, xfer, (nconn, nreq, nrep) = _httperf_figures(seen.stdout)
+    T.eq((nconn, nreq, nrep), (40, 80, 80), "httperf's totals")
+    conns = T.records(logs, "conn")
+    xchgs = T.records(logs, "xchg")
+    T.eq(len(conns), 40, "connections recorded")
+    T.eq(len(xchgs), 80, "exchanges recorded (2 calls per connection)")
+    T.true(all(c["exchanges"] == 2 for c in conns), "every connection has 2 exchanges")
+    # httperf prints averages to 0.1 ms: ours must agree within 0.5 ms
+    T.near(statistics.mean(c["t1_ms"] for c in conns), conn, 0.5, "mean T1 vs httperf connect")
+    T.near(statistics.mean(x["t3_ms"] + x["t4_ms"] for x in xchgs), resp, 0.5, "mean T3+T4 vs httperf response")
+    T.near(statistics.mean(x["t5_ms"] for x in xchgs), xfer, 0.5, "mean T5 vs httperf transfer")
+
+
+def _ab_row(out, name):
+    m = re.search(r"^%s:\s+(\d+)\s+(\d+)" % name, out, re.M)
+    return int(m.group(2))  # mean, whole ms
+
+
+@test
+def ab_agrees_and_keepalive_gives_one_exchange_per_request(case):
+    T.need("ab")
+    port = T.httpd(case, size=2000, delay_ms=DELAY)
+    n = 30
+    argv = ["ab", "-k", "-n", str(n), "-c", "1", "http://127.0.0.1:%d/" % port]
+    plain = T.run(argv)
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    T.eq(seen.returncode, plain.returncode, "exit status")
+    for key in ("Complete requests", "Failed requests", "Keep-Alive requests", "Total transferred"):
+        m1 = re.search(key + r":\s+(\d+)", plain.stdout)
+        m2 = re.search(key + r":\s+(\d+)", seen.stdout)
+        T.eq(m2.group(1), m1.group(1), "ab's " + key)
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 1, "one keep-alive connection")
+    T.eq(conns[0]["exchanges"], n, "exchanges on the keep-alive connection")
+    xchgs = T.records(logs, "xchg")
+    T.eq(len(xchgs), n, "exchange records")
+    T.eq(sorted(x["seq"] for x in xchgs), list(range(1, n + 1)), "exchange numbers")
+    total = int(re.search(r"Total transferred:\s+(\d+)", seen.stdout).group(1))
+    T.eq(conns[0]["bytes_received"], total, "bytes received = ab's Total transferred")
+    # ab reports whole milliseconds: agree within 1 ms
+    T.near(statistics.mean(c["t1_ms"] for c in conns), _ab_row(seen.stdout, "Connect"), 1.0, "T1 vs ab Connect")
+    T.near(statistics.mean(x["t4_ms"] for x in xchgs), _ab_row(seen.stdout, "Waiting"), 1.0, "T4 vs ab Waiting")
+
+
+def _wrk_bytes(out):
+    m = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read", out)
+    scale = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}[m.group(3)]
+    return int(m.group(1)), float(m.group(2)) * scale
+
+
+@test
+def wrk_bytes_agree(case):
+    T.need("wrk")
+    port = T.httpd(case, size=3000)
+    logs = case.logdir()
+    seen = T.run(["wrk", "-t", "2", "-c", "4", "-d", "1s", "http://127.0.0.1:%d/" % port], logdir=logs)
+    reqs, nbytes = _wrk_bytes(seen.stdout)
+    conns = [c for c in T.records(logs, "conn") if c["side"] == 0]
+    got = sum(c["bytes_received"] for c in conns)
+    # wrk prints bytes with 3 significant digits (and may stop reading a few
+    # replies in flight): agree within 1 %
+    T.near(got, nbytes, nbytes * 0.01, "bytes received vs wrk's 'read'")
+    ex = sum(c["exchanges"] for c in conns)
+    T.true(reqs <= ex <= reqs + 8, "exchanges %d vs wrk's %d requests (+ at most 2 in flight per connection)" % (ex, reqs))
+
+
+@test
+def python_client_with_name_resolution(case):
+    port = T.httpd(case, size=1500, delay_ms=5)
+    code = ("import socket, urllib.request\n"
+            "for i in range(3):\n"
+            "    print(len(urllib.request.urlopen('http://localhost:%d/').read()))\n" % port)
+    argv = ["/usr/bin/python3", "-c", code]
+    plain = T.run(argv)
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    T.eq(seen.stdout, plain.stdout, "python's output")
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 3, "connections")
+    for c in conns:
+        T.true(c["resolve_ms"] is not None, "getaddrinfo time attached to connection %s" % c["offset"])
+        T.true(c["t_resolve_end"] <= c["t_connect"], "resolution ends before connect")
+        T.eq(c["exchanges"], 1, "exchanges")
+        T.true(c["t4_ms"] >= 5 - 0.5, "T4 holds the 5 ms think time")
+    T.true(all(c["peer"].endswith(":%d" % port) for c in conns), "peer port")
+
+
+if __name__ == "__main__":
+    T.main()
