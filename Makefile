@@ -14,7 +14,7 @@ BINDIR  := $(PREFIX)/bin
 LIBDIR  := $(PREFIX)/lib/observe
 B       := build
 
-LIB_SRC   := preload/obs_log.c preload/obs_track.c preload/obs_wrap.c
+LIB_SRC   := preload/obs_log.c preload/obs_track.c preload/obs_wrap.c preload/obs_clock.c
 LIB_HDR   := preload/obs.h common/obs_format.h
 READER    := common/obs_reader.c
 READER_H  := common/obs_reader.h common/obs_format.h
@@ -32,7 +32,7 @@ $(B) $(B)/tests $(B)/asan:
 	mkdir -p $@
 
 $(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(WARN) $(CFLAGS) -flto -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(B)/asan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread

@@ -181,7 +181,8 @@ struct obs_wait_agg {
     X(lib_ns_sampled, "nanoseconds of the library's own work, summed over sampled calls") \
     X(lib_samples, "calls whose own work was sampled") \
     X(tracked_calls, "tracked calls, counted on sampled calls (times the sampling period)") \
-    X(resolves, "getaddrinfo() calls seen")
+    X(resolves, "getaddrinfo() calls seen") \
+    X(tsc_clock_since_ns, "monotonic time from which timestamps were extrapolated from the TSC (0: never)")
 #define OBS_X_COUNTER(name, doc) uint64_t name;
 struct obs_counters { OBS_COUNTERS(OBS_X_COUNTER) };
 

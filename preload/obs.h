@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "../common/obs_format.h"
 
@@ -98,11 +99,26 @@ static inline struct obs_fd *obs_lookup(int fd)
     return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) ? e : NULL;
 }
 
+/* CLOCK_MONOTONIC nanoseconds: extrapolated from the TSC between per-thread
+ * anchors where that is trustworthy (obs_clock.c), else clock_gettime(). */
+struct obs_clock_anchor {
+    uint64_t tsc0, ns0;
+};
+extern OBS_HIDDEN int obs_clock_tsc;
+extern OBS_HIDDEN uint64_t obs_clock_mult, obs_clock_window;
+extern OBS_HIDDEN __thread struct obs_clock_anchor obs_tls_clock __attribute__((tls_model("initial-exec")));
+OBS_HIDDEN uint64_t obs_clock_slow(void);
+OBS_HIDDEN void obs_clock_init(void);
+OBS_HIDDEN void obs_clock_note(void);
+
 static inline uint64_t obs_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (OBS_LIKELY(__atomic_load_n(&obs_clock_tsc, __ATOMIC_RELAXED))) {
+        uint64_t d = __rdtsc() - obs_tls_clock.tsc0;
+        if (OBS_LIKELY(d < __atomic_load_n(&obs_clock_window, __ATOMIC_RELAXED)))
+            return obs_tls_clock.ns0 + ((d * __atomic_load_n(&obs_clock_mult, __ATOMIC_RELAXED)) >> 32);
+    }
+    return obs_clock_slow();
 }
 
 /* ---- records in the log (writer's view: fields plus runtime state) ---- */

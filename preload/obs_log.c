@@ -169,6 +169,7 @@ __attribute__((constructor)) static void obs_init(void)
     obs_configure();
     if (L.state == LOG_DISABLED)
         return;
+    obs_clock_init();
     void *t = mmap(NULL, (size_t)OBS_FD_CAP * sizeof(struct obs_fd), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (t == MAP_FAILED) {
@@ -339,6 +340,7 @@ int obs_log_ensure(void)
             obs_warn(why, NULL);
         __atomic_store_n(&obs_active, ok, __ATOMIC_RELEASE);
         __atomic_store_n(&L.state, ok ? LOG_READY : LOG_FAILED, __ATOMIC_RELEASE);
+        obs_clock_note();
         errno = saved;
         return ok;
     }

@@ -44,12 +44,26 @@ static int obs_addr_same(const struct obs_addr *a, const struct obs_addr *b)
     return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
+/* The bookkeeping never changes errno (the wrappers rely on it): the rare
+ * system calls it makes keep the application's errno. */
 static void obs_local_addr(int fd, struct obs_addr *a)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    int saved = errno;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         obs_addr_set(a, (struct sockaddr *)&ss, len);
+    errno = saved;
+}
+
+static void obs_peer_addr(int fd, struct obs_addr *a)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int saved = errno;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        obs_addr_set(a, (struct sockaddr *)&ss, len);
+    errno = saved;
 }
 
 /* ---- name resolution: a small ring of recent getaddrinfo() results ---- */
@@ -331,10 +345,7 @@ static struct obs_udp_slot *obs_udp_get(struct obs_fd *e, int fd, uint64_t t1)
     u->f.t_first = t1;
     u->refs = 1;
     obs_local_addr(fd, &u->f.local);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        obs_addr_set(&u->f.peer, (struct sockaddr *)&ss, len);
+    obs_peer_addr(fd, &u->f.peer);
     obs_rec_publish(u, 0);
     __atomic_store_n(&e->rec, u, __ATOMIC_RELEASE);
     return u;

@@ -13,17 +13,18 @@
 
 #define OBS_EXPORT __attribute__((visibility("default")))
 
-/* ---- the common tails ---------------------------------------------------- */
+/* ---- the common tails ----------------------------------------------------
+ * After a call that moved bytes.  No errno to save: the bookkeeping keeps
+ * errno as it found it (obs_track.c, obs_log.c and obs_clock.c save it
+ * around the few system calls of their slow paths). */
 
 static inline ssize_t obs_after_out(struct obs_fd *e, int fd, ssize_t r, uint64_t t0,
                                     const struct sockaddr *to, socklen_t tolen)
 {
     if (r > 0) {
-        int err = errno;
         uint64_t t1 = obs_now();
         obs_on_out(e, fd, (size_t)r, t0, t1, to, tolen);
         obs_account(t1);
-        errno = err;
     }
     return r;
 }
@@ -32,11 +33,9 @@ static inline ssize_t obs_after_in(struct obs_fd *e, int fd, ssize_t r, uint64_t
                                    const struct sockaddr *from, socklen_t fromlen)
 {
     if (r > 0) {
-        int err = errno;
         uint64_t t1 = obs_now();
         obs_on_in(e, fd, (size_t)r, t0, t1, from, fromlen);
         obs_account(t1);
-        errno = err;
     }
     return r;
 }

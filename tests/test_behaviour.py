@@ -242,5 +242,31 @@ def sigkill_keeps_every_record_written(case):
     T.true(len(open_) <= 1, "at most the connection in progress is incomplete")
 
 
+@test
+def timestamps_are_clock_monotonic(case):
+    # The client reads CLOCK_MONOTONIC just before and after each connect;
+    # our t_connect (entry of connect) must lie between, within 2 us for the
+    # TSC extrapolation (obs_clock.c keeps it well under 1 us).
+    port = T.httpd(case, size=10)
+    logs = case.logdir()
+    p = T.run([os.path.join(T.PROGS, "clockcheck"), str(port), "100"], logdir=logs)
+    brackets = [tuple(int(x) for x in re.findall(r"=(\d+)", l)) for l in p.stdout.splitlines()]
+    (log,) = T.read_logs(logs)
+    conns = sorted(log.of("conn"), key=lambda c: c["t_connect"])
+    T.eq(len(conns), len(brackets), "connections")
+    since = log.header["tsc_clock_since_ns"]
+    if since == 0:
+        T.true(os.environ.get("OBSERVE_CLOCK") == "monotonic" or "tsc" not in open(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource").read(),
+            "the TSC clock is used where the kernel's clocksource is the TSC")
+    tsc_timed = 0
+    for (before, after), c in zip(brackets, conns):
+        T.true(before - 2000 <= c["t_connect"] <= after + 2000,
+               "t_connect %d outside the client's own [%d, %d]" % (c["t_connect"], before, after))
+        T.true(c["t_established"] >= c["t_connect"], "established after connect")
+        tsc_timed += since and c["t_connect"] >= since
+    T.true(since == 0 or tsc_timed == len(conns), "all connects timed after the TSC clock started")
+
+
 if __name__ == "__main__":
     T.main()

@@ -1,0 +1,128 @@
+/* obs_clock.c — CLOCK_MONOTONIC nanoseconds at the price of a TSC read.
+ *
+ * A vDSO clock_gettime() costs about 23 ns here, rdtsc about 10 ns, and a
+ * tracked call needs one or two timestamps: the difference is a third of
+ * the library's cost per call.  So, where the kernel itself keeps time with
+ * an invariant TSC, we extrapolate CLOCK_MONOTONIC from the TSC:
+ *
+ *   ns = anchor_ns + (tsc - anchor_tsc) * mult >> 32
+ *
+ * Each thread re-anchors on a real clock_gettime() every 50 ms, so NTP's
+ * slewing and any rate error can move a timestamp by well under a
+ * microsecond; a thread's timestamps never go backwards across a re-anchor.
+ * mult is calibrated against CLOCK_MONOTONIC over the process's whole life
+ * (it starts after 50 ms of baseline; until then every timestamp is a real
+ * clock_gettime()).  OBSERVE_CLOCK=monotonic turns all of this off.
+ */
+#include "obs.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+OBS_HIDDEN int obs_clock_tsc;            /* 1 once the TSC path is calibrated */
+OBS_HIDDEN uint64_t obs_clock_mult;      /* ns per tick, << 32 */
+OBS_HIDDEN uint64_t obs_clock_window;    /* ticks between re-anchors */
+OBS_HIDDEN __thread struct obs_clock_anchor obs_tls_clock __attribute__((tls_model("initial-exec")));
+
+enum { CLOCK_UNDECIDED, CLOCK_CALIBRATING, CLOCK_OFF };
+static int clock_mode = CLOCK_UNDECIDED;
+static uint64_t base_tsc, base_ns;      /* the process-long baseline */
+OBS_HIDDEN uint64_t obs_clock_since;     /* when the TSC path began, or 0 */
+
+/* Tell the log when timestamps began to come from the TSC. */
+void obs_clock_note(void)
+{
+    struct obs_file_header *h = obs_log_header();
+    if (h && obs_clock_since)
+        __atomic_store_n(&h->counters.tsc_clock_since_ns, obs_clock_since, __ATOMIC_RELAXED);
+}
+
+#define BASELINE_NS 50000000ull /* 50 ms */
+
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The kernel keeps time with the TSC, and the CPU says the TSC is invariant
+ * (constant rate, running through sleep states). */
+static int tsc_trustworthy(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
+        return 0;
+    char buf[32] = { 0 };
+    int fd = REAL(open)("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = REAL(read)(fd, buf, sizeof buf - 1);
+    REAL(close)(fd);
+    return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == '\0');
+}
+
+void obs_clock_init(void)
+{
+    const char *how = getenv("OBSERVE_CLOCK");
+    if (how && strcmp(how, "monotonic") == 0) {
+        clock_mode = CLOCK_OFF;
+        return;
+    }
+    base_tsc = __rdtsc();
+    base_ns = clock_ns();
+    clock_mode = CLOCK_CALIBRATING;
+}
+
+/* (Re)calibrate mult from the baseline; 0 if the TSC misbehaves. */
+static int calibrate(uint64_t tsc, uint64_t ns)
+{
+    if (tsc <= base_tsc || ns <= base_ns)
+        return 0;
+    unsigned __int128 m = ((unsigned __int128)(ns - base_ns) << 32) / (tsc - base_tsc);
+    if (m < (1ull << 32) / 16 || m > (1ull << 32) * 4) /* 0.06 to 4 ns per tick */
+        return 0;
+    __atomic_store_n(&obs_clock_mult, (uint64_t)m, __ATOMIC_RELAXED);
+    return 1;
+}
+
+uint64_t obs_clock_slow(void)
+{
+    uint64_t tsc = __rdtsc();
+    uint64_t ns = clock_ns();
+    int mode = __atomic_load_n(&clock_mode, __ATOMIC_RELAXED);
+    if (mode == CLOCK_OFF || mode == CLOCK_UNDECIDED)
+        return ns;
+    if (!__atomic_load_n(&obs_clock_tsc, __ATOMIC_ACQUIRE)) {
+        if (ns - base_ns < BASELINE_NS)
+            return ns;
+        int saved = errno, trusted = tsc_trustworthy();
+        errno = saved;
+        if (!trusted || !calibrate(tsc, ns)) {
+            __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELAXED);
+            return ns;
+        }
+        uint64_t window = (BASELINE_NS << 32) / obs_clock_mult;
+        __atomic_store_n(&obs_clock_window, window, __ATOMIC_RELAXED);
+        __atomic_store_n(&obs_clock_tsc, 1, __ATOMIC_RELEASE);
+        obs_clock_since = ns;
+        obs_clock_note();
+    } else if (!calibrate(tsc, ns)) {
+        __atomic_store_n(&obs_clock_tsc, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELAXED);
+        return ns;
+    }
+    /* Re-anchor this thread, never behind what its old anchor would say. */
+    struct obs_clock_anchor *a = &obs_tls_clock;
+    if (a->tsc0 && tsc > a->tsc0 && tsc - a->tsc0 < 2 * obs_clock_window) {
+        uint64_t old = a->ns0 + (uint64_t)(((unsigned __int128)(tsc - a->tsc0) * obs_clock_mult) >> 32);
+        if (old > ns)
+            ns = old;
+    }
+    a->tsc0 = tsc;
+    a->ns0 = ns;
+    return ns;
+}
