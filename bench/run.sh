@@ -22,7 +22,7 @@ for _ in $(seq 50); do grep -q listening "$work/httpd.out" && break; sleep 0.1; 
 port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/httpd.out")
 url="http://127.0.0.1:$port/"
 lib=$(pwd)/$B/libobserve.so
-n=40000
+n=150000
 
 ab_rps() { # prefix...: requests per second of one ab -k run
     "$@" ab -q -k -c 4 -n "$n" "$url" 2>/dev/null | awk '/Requests per second/ {print $4}'
@@ -45,14 +45,22 @@ echo "strace -f requests/s: $st (one run)"
 awk -v p="$p" -v o="$o" -v s="$st" 'BEGIN {
     printf "observed/plain = %.3f (throughput change %+.1f %%); strace/plain = %.3f\n", o/p, (o/p-1)*100, s/p }'
 
-echo "== cost per tracked call: 1-byte ping-pong on loopback, 200000 rounds x 4 calls, $runs alternated runs"
-: > "$work/pp_plain"; : > "$work/pp_obs"
+# Pinned to one core; each observed run is paired with the plain run just
+# before it, and the median of the paired differences is reported (drift
+# between runs is as large as the effect measured).
+pin=""
+command -v taskset >/dev/null && pin="taskset -c 1"
+echo "== cost per tracked call: 1-byte ping-pong on loopback, 200000 rounds x 4 calls, $runs alternated pairs${pin:+, pinned to cpu 1}"
+: > "$work/pp_plain"; : > "$work/pp_obs"; : > "$work/pp_diff"
 for i in $(seq "$runs"); do
-    "$B/pingpong" 200000 | sed 's/.*ns_per_call=//' >> "$work/pp_plain"
-    observed "$B/pingpong" 200000 | sed 's/.*ns_per_call=//' >> "$work/pp_obs"
+    a=$($pin "$B/pingpong" 200000 | sed 's/.*ns_per_call=//')
+    b=$(observed $pin "$B/pingpong" 200000 | sed 's/.*ns_per_call=//')
     rm -rf "$work/logs"
+    echo "$a" >> "$work/pp_plain"; echo "$b" >> "$work/pp_obs"
+    awk -v a="$a" -v b="$b" 'BEGIN { print b - a }' >> "$work/pp_diff"
 done
-pp=$(median < "$work/pp_plain"); po=$(median < "$work/pp_obs")
+pp=$(median < "$work/pp_plain"); po=$(median < "$work/pp_obs"); pd=$(median < "$work/pp_diff")
 echo "plain     ns/call: $(tr '\n' ' ' < "$work/pp_plain") median $pp"
 echo "observed  ns/call: $(tr '\n' ' ' < "$work/pp_obs") median $po"
-awk -v p="$pp" -v o="$po" 'BEGIN { printf "added per tracked call: %.1f ns (%.1f %% of a loopback call)\n", o-p, (o/p-1)*100 }'
+echo "paired differences: $(tr '\n' ' ' < "$work/pp_diff")"
+awk -v p="$pp" -v d="$pd" 'BEGIN { printf "added per tracked call: %.1f ns, median of paired differences (%.1f %% of a loopback call)\n", d, d/p*100 }'

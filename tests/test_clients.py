@@ -63,8 +63,11 @@ def httperf_agrees_with_its_own_timing(case):
     port = T.httpd(case, size=20000, delay_ms=DELAY)
     argv = ["httperf", "--server", "127.0.0.1", "--port", str(port), "--num-conns", "40", "--rate", "100",
             "--num-calls", "2", "--timeout", "5"]
+    plain = T.run(argv)
     logs = case.logdir()
     seen = T.run(argv, logdir=logs)
+    T.eq(seen.returncode, plain.returncode, "exit status")
+    T.eq(_httperf_figures(seen.stdout)[3], _httperf_figures(plain.stdout)[3], "httperf's totals, with and without")
     conn, resp, xfer, (nconn, nreq, nrep) = _httperf_figures(seen.stdout)
     T.eq((nconn, nreq, nrep), (40, 80, 80), "httperf's totals")
     conns = T.records(logs, "conn")
@@ -120,8 +123,13 @@ def _wrk_bytes(out):
 def wrk_bytes_agree(case):
     T.need("wrk")
     port = T.httpd(case, size=3000)
+    argv = ["wrk", "-t", "2", "-c", "4", "-d", "1s", "http://127.0.0.1:%d/" % port]
+    plain = T.run(argv)
     logs = case.logdir()
-    seen = T.run(["wrk", "-t", "2", "-c", "4", "-d", "1s", "http://127.0.0.1:%d/" % port], logdir=logs)
+    seen = T.run(argv, logdir=logs)
+    T.eq(seen.returncode, plain.returncode, "exit status")
+    for out in (plain.stdout, seen.stdout):
+        T.true("Socket errors" not in out and "Non-2xx" not in out, "no errors reported by wrk")
     reqs, nbytes = _wrk_bytes(seen.stdout)
     conns = [c for c in T.records(logs, "conn") if c["side"] == 0]
     got = sum(c["bytes_received"] for c in conns)
