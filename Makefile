@@ -26,9 +26,10 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 .PHONY: all check check-deps demo bench install clean deps
 
 all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PROGS) \
-     $(B)/asan/libobserve.so $(B)/asan/observe-slicer
+     $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
+     $(B)/tests/netclient-fortify
 
-$(B) $(B)/tests $(B)/asan:
+$(B) $(B)/tests $(B)/asan $(B)/tsan:
 	mkdir -p $@
 
 $(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
@@ -36,6 +37,13 @@ $(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
 
 $(B)/asan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
+
+# ThreadSanitizer: the library and the threaded test client
+$(B)/tsan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/tsan
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(B)/tsan/netclient: tests/progs/netclient.c | $(B)/tsan
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
 
 $(B)/observe-slicer: slicer/observe-slicer.c $(READER) $(READER_H) | $(B)
 	$(CC) $(WARN) $(CFLAGS) -o $@ slicer/observe-slicer.c $(READER)
@@ -48,6 +56,11 @@ $(B)/observe: preload/observe.sh | $(B)
 
 $(B)/observe-httpd: lab/observe-httpd.c | $(B)
 	$(CC) $(WARN) $(CFLAGS) -o $@ $< -levent
+
+# The same client built as distributions build theirs: glibc substitutes
+# __recv_chk and friends, which the library must observe too.
+$(B)/tests/netclient-fortify: tests/progs/netclient.c | $(B)/tests
+	$(CC) $(WARN) -O2 -D_FORTIFY_SOURCE=3 -o $@ $< -lpthread
 
 $(B)/tests/%: tests/progs/%.c | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread

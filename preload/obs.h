@@ -87,6 +87,12 @@ struct obs_fd {
     uint32_t pad;
 };
 
+/* Entries are reused when the kernel reuses a descriptor number, which
+ * orders the two uses in a way ThreadSanitizer cannot see: every field is
+ * read and written with relaxed atomics (plain moves on x86). */
+#define OBS_LD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define OBS_ST(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
 #define OBS_FD_CAP (1u << 20) /* fds at or above this are not tracked (counted) */
 extern OBS_HIDDEN struct obs_fd *obs_fds;
 extern OBS_HIDDEN int obs_active;  /* 1 once this process has a log */
@@ -162,8 +168,8 @@ struct obs_wait_slot {
  * request direction is out for a client, in for an accepted connection. */
 static inline uint64_t obs_entry_time(const struct obs_fd *e, int out)
 {
-    const struct obs_conn_slot *c = e->rec;
-    if (e->kind != OBS_FD_TCP || !c)
+    const struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
         return 0;
     int request = out ^ (int)c->f.side;
     return request && c->phase != OBS_PH_REQ ? obs_now() : 0;

@@ -126,10 +126,10 @@ static void obs_attach_resolution(struct obs_conn_fields *f, uint64_t t_connect)
 static void obs_fd_set(int fd, enum obs_fd_kind kind, void *rec)
 {
     struct obs_fd *e = &obs_fds[fd];
-    e->rec = rec;
-    e->ep_count = 0;
-    e->ep_data = 0;
-    e->ep_fd = -1;
+    OBS_ST(e->rec, rec);
+    OBS_ST(e->ep_count, 0);
+    OBS_ST(e->ep_data, 0);
+    OBS_ST(e->ep_fd, -1);
     __atomic_store_n(&e->kind, kind, __ATOMIC_RELEASE);
     obs_note_fd(fd);
 }
@@ -254,16 +254,16 @@ static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
 void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len, int ret,
                     int err, uint64_t t0, uint64_t t1)
 {
-    if (e->kind == OBS_FD_UDP) {
+    if (OBS_LD(e->kind) == OBS_FD_UDP) {
         /* a record made later learns the peer from getpeername() */
-        struct obs_udp_slot *u = e->rec;
+        struct obs_udp_slot *u = OBS_LD(e->rec);
         if (ret == 0 && u)
             obs_addr_set(&u->f.peer, sa, len);
         return;
     }
-    if (e->kind != OBS_FD_TCP)
+    if (OBS_LD(e->kind) != OBS_FD_TCP)
         return;
-    struct obs_conn_slot *c = e->rec;
+    struct obs_conn_slot *c = OBS_LD(e->rec);
     if (c) {
         /* connect() again on a connection in progress: it reports the outcome */
         if (c->phase == OBS_PH_CONNECTING) {
@@ -335,7 +335,7 @@ void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t 
 
 static struct obs_udp_slot *obs_udp_get(struct obs_fd *e, int fd, uint64_t t1)
 {
-    struct obs_udp_slot *u = e->rec;
+    struct obs_udp_slot *u = OBS_LD(e->rec);
     if (u)
         return u;
     u = obs_rec_alloc(OBS_REC_UDP);
@@ -432,8 +432,8 @@ static void obs_udp_close(struct obs_udp_slot *u, uint64_t t_close)
 void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *to,
                 socklen_t tolen)
 {
-    if (e->kind == OBS_FD_TCP) {
-        struct obs_conn_slot *c = e->rec;
+    if (OBS_LD(e->kind) == OBS_FD_TCP) {
+        struct obs_conn_slot *c = OBS_LD(e->rec);
         if (!c)
             return;
         if (c->phase == OBS_PH_CONNECTING)
@@ -444,7 +444,7 @@ void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, co
             obs_conn_request(c, n, t0, t1);
         else
             obs_conn_response(c, n, t1);
-    } else if (e->kind == OBS_FD_UDP) {
+    } else if (OBS_LD(e->kind) == OBS_FD_UDP) {
         struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
         if (!u)
             return;
@@ -460,8 +460,8 @@ void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, co
 void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *from,
                socklen_t fromlen)
 {
-    if (e->kind == OBS_FD_TCP) {
-        struct obs_conn_slot *c = e->rec;
+    if (OBS_LD(e->kind) == OBS_FD_TCP) {
+        struct obs_conn_slot *c = OBS_LD(e->rec);
         if (!c)
             return;
         if (c->phase == OBS_PH_CONNECTING)
@@ -472,7 +472,7 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
             obs_conn_response(c, n, t1);
         else
             obs_conn_request(c, n, t0, t1);
-    } else if (e->kind == OBS_FD_UDP) {
+    } else if (OBS_LD(e->kind) == OBS_FD_UDP) {
         struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
         if (!u)
             return;
@@ -491,9 +491,9 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
 /* An event wait reported this socket ready at t1. */
 void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1)
 {
-    if (e->kind != OBS_FD_TCP)
+    if (OBS_LD(e->kind) != OBS_FD_TCP)
         return;
-    struct obs_conn_slot *c = e->rec;
+    struct obs_conn_slot *c = OBS_LD(e->rec);
     if (!c)
         return;
     if (c->phase == OBS_PH_CONNECTING) {
@@ -515,8 +515,8 @@ void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint6
 
 void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
 {
-    struct obs_conn_slot *c = e->rec;
-    if (e->kind != OBS_FD_TCP || !c || c->phase != OBS_PH_CONNECTING)
+    struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (OBS_LD(e->kind) != OBS_FD_TCP || !c || c->phase != OBS_PH_CONNECTING)
         return;
     if (value == 0)
         obs_conn_set_established(c, t1);
@@ -526,8 +526,8 @@ void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
 
 void obs_on_shutdown(struct obs_fd *e, uint64_t t0)
 {
-    struct obs_conn_slot *c = e->rec;
-    if (e->kind == OBS_FD_TCP && c && c->f.t_shutdown == 0)
+    struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (OBS_LD(e->kind) == OBS_FD_TCP && c && c->f.t_shutdown == 0)
         c->f.t_shutdown = t0;
 }
 
@@ -564,9 +564,9 @@ void obs_detach(int fd, uint64_t t_close)
     if (kind == OBS_FD_NONE)
         return;
     void *rec = __atomic_exchange_n(&e->rec, NULL, __ATOMIC_ACQ_REL);
-    if (e->ep_fd >= 0 && (unsigned)e->ep_fd < OBS_FD_CAP) {
-        struct obs_fd *ep = &obs_fds[e->ep_fd];
-        if (__atomic_load_n(&ep->kind, __ATOMIC_ACQUIRE) == OBS_FD_EPOLL && ep->ep_count > 0)
+    if (OBS_LD(e->ep_fd) >= 0 && (unsigned)OBS_LD(e->ep_fd) < OBS_FD_CAP) {
+        struct obs_fd *ep = &obs_fds[OBS_LD(e->ep_fd)];
+        if (__atomic_load_n(&ep->kind, __ATOMIC_ACQUIRE) == OBS_FD_EPOLL && OBS_LD(ep->ep_count) > 0)
             __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
     }
     obs_release(kind, rec, t_close);
@@ -588,17 +588,17 @@ void obs_on_dup(int oldfd, int newfd, uint64_t t0)
         return;
     obs_detach(newfd, t0); /* dup2/dup3 onto a tracked socket closes it */
     struct obs_fd *o = obs_lookup(oldfd);
-    if (!o || (o->kind != OBS_FD_TCP && o->kind != OBS_FD_UDP))
+    if (!o || (OBS_LD(o->kind) != OBS_FD_TCP && OBS_LD(o->kind) != OBS_FD_UDP))
         return;
     void *rec = __atomic_load_n(&o->rec, __ATOMIC_ACQUIRE);
     if (rec) {
         struct obs_rec_hdr *h = rec;
-        __atomic_fetch_add(o->kind == OBS_FD_TCP ? &((struct obs_conn_slot *)rec)->refs
+        __atomic_fetch_add(OBS_LD(o->kind) == OBS_FD_TCP ? &((struct obs_conn_slot *)rec)->refs
                                                  : &((struct obs_udp_slot *)rec)->refs,
                            1, __ATOMIC_ACQ_REL);
         __atomic_fetch_or(&h->flags, OBS_RF_DUPED, __ATOMIC_RELAXED);
     }
-    obs_fd_set(newfd, (enum obs_fd_kind)o->kind, rec);
+    obs_fd_set(newfd, (enum obs_fd_kind)OBS_LD(o->kind), rec);
 }
 
 /* ---- event waits -------------------------------------------------------- */
@@ -607,19 +607,19 @@ void obs_on_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 {
     struct obs_fd *ep = obs_lookup(epfd);
     struct obs_fd *e = obs_lookup(fd);
-    if (ep && ep->kind == OBS_FD_EPOLL) {
+    if (ep && OBS_LD(ep->kind) == OBS_FD_EPOLL) {
         if (op == EPOLL_CTL_ADD)
             __atomic_fetch_add(&ep->ep_count, 1, __ATOMIC_RELAXED);
-        else if (op == EPOLL_CTL_DEL && ep->ep_count > 0)
+        else if (op == EPOLL_CTL_DEL && OBS_LD(ep->ep_count) > 0)
             __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
     }
-    if (!e || (e->kind != OBS_FD_TCP && e->kind != OBS_FD_UDP))
+    if (!e || (OBS_LD(e->kind) != OBS_FD_TCP && OBS_LD(e->kind) != OBS_FD_UDP))
         return;
     if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev) {
-        e->ep_data = ev->data.u64;
-        e->ep_fd = epfd;
+        OBS_ST(e->ep_data, ev->data.u64);
+        OBS_ST(e->ep_fd, epfd);
     } else if (op == EPOLL_CTL_DEL) {
-        e->ep_fd = -1;
+        OBS_ST(e->ep_fd, -1);
     }
 }
 
@@ -663,13 +663,13 @@ void obs_fork_child(void)
     int hi = obs_fd_hiwater;
     for (int fd = 0; fd <= hi && (unsigned)fd < OBS_FD_CAP; fd++) {
         struct obs_fd *e = &obs_fds[fd];
-        if (e->kind != OBS_FD_TCP && e->kind != OBS_FD_UDP)
+        if (OBS_LD(e->kind) != OBS_FD_TCP && OBS_LD(e->kind) != OBS_FD_UDP)
             continue;
-        void *old = e->rec;
-        e->rec = NULL;
+        void *old = OBS_LD(e->rec);
+        OBS_ST(e->rec, NULL);
         if (!old)
             continue;
-        if (e->kind == OBS_FD_TCP) {
+        if (OBS_LD(e->kind) == OBS_FD_TCP) {
             const struct obs_conn_slot *o = old;
             struct obs_conn_slot *c = obs_rec_alloc(OBS_REC_CONN);
             if (!c)
@@ -682,7 +682,7 @@ void obs_fork_child(void)
             c->refs = 1;
             c->phase = o->phase == OBS_PH_CONNECTING ? OBS_PH_CONNECTING : OBS_PH_IDLE;
             obs_rec_publish(c, OBS_RF_INHERITED);
-            e->rec = c;
+            OBS_ST(e->rec, c);
         } else {
             const struct obs_udp_slot *o = old;
             struct obs_udp_slot *u = obs_rec_alloc(OBS_REC_UDP);
@@ -693,7 +693,7 @@ void obs_fork_child(void)
             u->f.peer = o->f.peer;
             u->refs = 1;
             obs_rec_publish(u, OBS_RF_INHERITED);
-            e->rec = u;
+            OBS_ST(e->rec, u);
         }
     }
 }

@@ -461,7 +461,7 @@ static void obs_epoll_ready(int epfd, const struct epoll_event *ev, int n, uint6
     for (int i = 0; i < n; i++) {
         uint64_t data = ev[i].data.u64;
         struct obs_fd *e = obs_lookup((int)(uint32_t)data);
-        if (e && e->ep_fd == epfd && e->ep_data == data)
+        if (e && OBS_LD(e->ep_fd) == epfd && OBS_LD(e->ep_data) == data)
             obs_on_ready(e, ev[i].events & EPOLLIN, ev[i].events & EPOLLOUT, ev[i].events & EPOLLERR, t1);
     }
 }
@@ -480,7 +480,7 @@ static int obs_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     if (!obs_active)
         return OBS_EPOLL_REAL();
     struct obs_fd *ep = obs_lookup(epfd);
-    uint32_t interest = ep && ep->kind == OBS_FD_EPOLL ? ep->ep_count : 0;
+    uint32_t interest = ep && OBS_LD(ep->kind) == OBS_FD_EPOLL ? OBS_LD(ep->ep_count) : 0;
     uint64_t t0 = obs_now();
     int ret = OBS_EPOLL_REAL();
     int err = errno;
@@ -498,9 +498,9 @@ static int obs_epoll_created(int fd)
     if (fd >= 0 && obs_fds && (unsigned)fd < OBS_FD_CAP) {
         obs_on_fresh_fd(fd);
         struct obs_fd *e = &obs_fds[fd];
-        e->rec = NULL;
-        e->ep_count = 0;
-        e->ep_fd = -1;
+        OBS_ST(e->rec, NULL);
+        OBS_ST(e->ep_count, 0);
+        OBS_ST(e->ep_fd, -1);
         __atomic_store_n(&e->kind, OBS_FD_EPOLL, __ATOMIC_RELEASE);
         obs_note_fd(fd);
     }

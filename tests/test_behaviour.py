@@ -199,6 +199,42 @@ def eight_threads_exact_counts(case):
 
 
 @test
+def fortified_client_is_observed(case):
+    prog = os.path.join(T.PROGS, "netclient-fortify")
+    syms = subprocess.run(["nm", "-D", prog], capture_output=True, text=True).stdout
+    T.true("__recv_chk" in syms, "the fortified build calls __recv_chk")
+    port = T.httpd(case, size=900)
+    logs = case.logdir()
+    p = T.run([prog, "--port", str(port), "--requests", "3", "--mode", "poll"], logdir=logs)
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 1, "connections")
+    T.eq(conns[0]["exchanges"], 3, "exchanges")
+    T.eq(conns[0]["bytes_received"], _client_figures(p.stdout)["bytes_received"], "bytes received through __recv_chk")
+
+
+@test
+def threads_under_thread_sanitizer(case):
+    # ThreadSanitizer builds of the library and of the threaded client: no
+    # report, and no record attributed to the wrong connection.
+    if T.SANITIZE:
+        raise T.Skip("the ThreadSanitizer run is part of the normal pass")
+    port = T.httpd(case, size=500)
+    logs = case.logdir()
+    env = dict(T.env_observed(logs), LD_PRELOAD=os.path.join(T.BUILD, "tsan", "libobserve.so"),
+               TSAN_OPTIONS="halt_on_error=0 exitcode=66")
+    p = subprocess.run([os.path.join(T.BUILD, "tsan", "netclient"), "--port", str(port), "--threads", "8",
+                        "--conns", "25", "--requests", "2"], env=env, capture_output=True, text=True, timeout=300)
+    if "FATAL: ThreadSanitizer" in p.stderr:
+        raise T.Skip("ThreadSanitizer cannot run on this kernel: " + p.stderr.strip().splitlines()[0])
+    T.true("WARNING: ThreadSanitizer" not in p.stderr, "ThreadSanitizer reports:\n" + p.stderr[-3000:])
+    T.eq(p.returncode, 0, "exit status")
+    conns = T.records(logs, "conn")
+    T.eq(len(conns), 200, "connections")
+    T.true(all(c["exchanges"] == 2 and c["peer"] == "127.0.0.1:%d" % port for c in conns), "exchanges and peer")
+    T.eq(sum(c["bytes_received"] for c in conns), _client_figures(p.stdout)["bytes_received"], "bytes received")
+
+
+@test
 def fork_and_exec_give_one_log_per_process(case):
     port = T.httpd(case, size=300)
     logs = case.logdir()
