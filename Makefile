@@ -18,6 +18,12 @@ LIB_SRC   := preload/obs_log.c preload/obs_track.c preload/obs_wrap.c preload/ob
 LIB_HDR   := preload/obs.h common/obs_format.h
 READER    := common/obs_reader.c
 READER_H  := common/obs_reader.h common/obs_format.h
+# The database side, shared by observe-slicer and observe-manager.
+DBLIB     := common/obs_db.c common/obs_filter.c
+DBLIB_H   := common/obs_db.h common/obs_filter.h $(B)/gen/obs_db_sql.h
+DB_SQL    := db/schema.sql $(sort $(wildcard db/migrate-*.sql))
+SLICER_SRC := slicer/observe-slicer.c slicer/slc_load.c slicer/slc_query.c $(READER) $(DBLIB)
+SLICER_H  := slicer/slc.h $(READER_H) $(DBLIB_H)
 TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/tests/%,$(wildcard tests/progs/*.c))
 LAB_PROGS  := $(B)/observe-httpd
 
@@ -29,7 +35,7 @@ all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PRO
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
      $(B)/tests/netclient-fortify
 
-$(B) $(B)/tests $(B)/asan $(B)/tsan:
+$(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen:
 	mkdir -p $@
 
 $(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
@@ -45,11 +51,14 @@ $(B)/tsan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/tsan
 $(B)/tsan/netclient: tests/progs/netclient.c | $(B)/tsan
 	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
 
-$(B)/observe-slicer: slicer/observe-slicer.c $(READER) $(READER_H) | $(B)
-	$(CC) $(WARN) $(CFLAGS) -o $@ slicer/observe-slicer.c $(READER)
+$(B)/gen/obs_db_sql.h: scripts/sql2c $(DB_SQL) | $(B)/gen
+	scripts/sql2c $(DB_SQL) > $@.tmp && mv $@.tmp $@
 
-$(B)/asan/observe-slicer: slicer/observe-slicer.c $(READER) $(READER_H) | $(B)/asan
-	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -o $@ slicer/observe-slicer.c $(READER)
+$(B)/observe-slicer: $(SLICER_SRC) $(SLICER_H) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -I$(B)/gen -o $@ $(SLICER_SRC) -lsqlite3 -lm
+
+$(B)/asan/observe-slicer: $(SLICER_SRC) $(SLICER_H) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -I$(B)/gen -o $@ $(SLICER_SRC) -lsqlite3 -lm
 
 $(B)/observe: preload/observe.sh | $(B)
 	sed 's|@LIBDIR@|$(LIBDIR)|g' $< > $@ && chmod +x $@

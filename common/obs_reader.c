@@ -43,23 +43,78 @@ __attribute__((format(printf, 2, 3))) static int obs_fail(struct obs_log_reader 
     return -1;
 }
 
-static int obs_read_all(int fd, unsigned char *buf, uint64_t len)
+/* The bytes [pos, pos + len) of the log, read into the window if they are
+ * not there yet; NULL if the file no longer holds them (it shrank, or a read
+ * failed), in which case the walk ends there. */
+static const unsigned char *obs_at(struct obs_log_reader *r, uint64_t pos, size_t len)
 {
+    if (pos >= r->base && pos + len <= r->base + r->have)
+        return r->data + (pos - r->base);
+    if (r->fd < 0)
+        return NULL;
+    uint64_t want = r->end - pos < OBS_WINDOW ? r->end - pos : OBS_WINDOW;
     uint64_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got > (1u << 30) ? (1u << 30) : (size_t)(len - got));
+    while (got < want) {
+        ssize_t n = pread(r->fd, r->data + got, want - got, (off_t)(pos + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return -1;
+            break;
         got += (uint64_t)n;
     }
+    r->base = pos;
+    r->have = got;
+    if (got < len) {
+        r->end = pos + got; /* the file is shorter than it was: stop there */
+        return NULL;
+    }
+    return r->data;
+}
+
+/* Checks the header and sets up the walk of a file of `size` bytes. */
+static int obs_reader_check(struct obs_log_reader *r, uint64_t size)
+{
+    const unsigned char *p = obs_at(r, 0, OBS_HEADER_SIZE);
+    if (!p)
+        return obs_fail(r, "cannot read header: %s", strerror(errno ? errno : EIO));
+    memcpy(&r->hdr, p, sizeof r->hdr);
+    const struct obs_file_header *h = &r->hdr;
+    if (h->magic != OBS_MAGIC) {
+        if (h->magic == __builtin_bswap32(OBS_MAGIC))
+            return obs_fail(r, "written on a machine of the other byte order");
+        if (h->magic == 0)
+            return obs_fail(r, "header not written (the process died while creating its log)");
+        return obs_fail(r, "not an observe log (bad magic number)");
+    }
+    if (h->version != OBS_VERSION)
+        return obs_fail(r, "unknown log format version %u (this reader knows version %u)", h->version,
+                        OBS_VERSION);
+    if (h->byte_order != OBS_BYTE_ORDER || h->header_size != OBS_HEADER_SIZE || h->unit != OBS_UNIT)
+        return obs_fail(r, "damaged header (byte order, header size or unit)");
+    r->header_damaged =
+        obs_checksum((const char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN) != h->header_crc;
+    r->pos = OBS_HEADER_SIZE;
+    /* Walk only what the header says was reserved (the rest of a live log is
+     * preallocated zeros), unless that count is itself damaged. */
+    uint64_t want = OBS_HEADER_SIZE + h->reserved;
+    if (h->reserved > (1ull << 40) || h->reserved % OBS_UNIT)
+        want = size;
+    r->end = want < size ? want : size;
+    if (want > size) {
+        r->torn++;
+        snprintf(r->warn, sizeof r->warn, "%s: truncated: %" PRIu64 " bytes of records reserved, %" PRIu64 " present",
+                 r->path, want - OBS_HEADER_SIZE, size - OBS_HEADER_SIZE);
+    }
+    if (r->header_damaged)
+        snprintf(r->warn, sizeof r->warn, "%s: header identity fails its checksum (process facts may be wrong)",
+                 r->path);
     return 0;
 }
 
 int obs_reader_open(struct obs_log_reader *r, const char *path)
 {
     memset(r, 0, sizeof *r);
+    r->fd = -1;
     snprintf(r->path, sizeof r->path, "%s", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -79,71 +134,75 @@ int obs_reader_open(struct obs_log_reader *r, const char *path)
         return obs_fail(r, "too short to be an observe log (%" PRIu64 " bytes, a log has at least %u)", size,
                         OBS_HEADER_SIZE);
     }
-    if (pread(fd, &r->hdr, sizeof r->hdr, 0) != (ssize_t)sizeof r->hdr) {
-        close(fd);
-        return obs_fail(r, "cannot read header: %s", strerror(errno));
+    r->fd = fd;
+    r->end = size;
+    r->data = malloc(OBS_WINDOW);
+    if (!r->data) {
+        obs_reader_close(r);
+        return obs_fail(r, "out of memory");
     }
-    const struct obs_file_header *h = &r->hdr;
-    if (h->magic != OBS_MAGIC) {
-        close(fd);
-        if (h->magic == __builtin_bswap32(OBS_MAGIC))
-            return obs_fail(r, "written on a machine of the other byte order");
-        if (h->magic == 0)
-            return obs_fail(r, "header not written (the process died while creating its log)");
-        return obs_fail(r, "not an observe log (bad magic number)");
+    r->owned = 1;
+    if (obs_reader_check(r, size) != 0) {
+        obs_reader_close(r);
+        return -1;
     }
-    if (h->version != OBS_VERSION) {
-        close(fd);
-        return obs_fail(r, "unknown log format version %u (this reader knows version %u)", h->version,
-                        OBS_VERSION);
-    }
-    if (h->byte_order != OBS_BYTE_ORDER || h->header_size != OBS_HEADER_SIZE || h->unit != OBS_UNIT) {
-        close(fd);
-        return obs_fail(r, "damaged header (byte order, header size or unit)");
-    }
-    r->header_damaged =
-        obs_checksum((const char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN) != h->header_crc;
-    uint64_t want = OBS_HEADER_SIZE + h->reserved;
-    if (h->reserved > (1ull << 40) || h->reserved % OBS_UNIT)
-        want = size; /* the counter itself is damaged: walk what is there */
-    r->end = want < size ? want : size;
-    r->data = malloc(r->end);
-    if (!r->data || obs_read_all(fd, r->data, r->end) != 0) {
-        close(fd);
-        free(r->data);
-        r->data = NULL;
-        return obs_fail(r, "cannot read: %s", strerror(errno ? errno : EIO));
-    }
-    close(fd);
-    r->pos = OBS_HEADER_SIZE;
-    if (want > size) {
-        r->torn++;
-        snprintf(r->warn, sizeof r->warn, "%s: truncated: %" PRIu64 " bytes of records reserved, %" PRIu64 " present",
-                 r->path, want - OBS_HEADER_SIZE, size - OBS_HEADER_SIZE);
-    }
-    if (r->header_damaged)
-        snprintf(r->warn, sizeof r->warn, "%s: header identity fails its checksum (process facts may be wrong)",
-                 r->path);
     return 0;
+}
+
+int obs_reader_open_mem(struct obs_log_reader *r, const char *name, const void *data, size_t size)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    snprintf(r->path, sizeof r->path, "%s", name);
+    if (size == 0)
+        return obs_fail(r, "empty file, not an observe log");
+    if (size < OBS_HEADER_SIZE)
+        return obs_fail(r, "too short to be an observe log (%zu bytes, a log has at least %u)", size,
+                        OBS_HEADER_SIZE);
+    r->data = (unsigned char *)data;
+    r->end = r->have = size;
+    if (obs_reader_check(r, size) != 0) {
+        r->data = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int obs_reader_seek(struct obs_log_reader *r, uint64_t offset)
+{
+    if (offset < OBS_HEADER_SIZE || offset % OBS_UNIT || offset > r->end)
+        return -1;
+    r->pos = offset;
+    return 0;
+}
+
+/* The record header at pos, or NULL past the end. */
+static const struct obs_rec_hdr *obs_hdr_at(struct obs_log_reader *r, uint64_t pos)
+{
+    if (pos + sizeof(struct obs_rec_hdr) > r->end)
+        return NULL;
+    return (const struct obs_rec_hdr *)obs_at(r, pos, sizeof(struct obs_rec_hdr));
 }
 
 /* Find the next unit that starts a plausible record header. */
 static void obs_resync(struct obs_log_reader *r)
 {
+    const struct obs_rec_hdr *h;
     r->pos += OBS_UNIT;
-    while (r->pos + sizeof(struct obs_rec_hdr) <= r->end) {
-        const struct obs_rec_hdr *h = (const void *)(r->data + r->pos);
+    while ((h = obs_hdr_at(r, r->pos)) != NULL) {
         if ((h->tag & 0xFFFF0000u) == OBS_TAG_BASE)
             return;
         r->pos += OBS_UNIT;
     }
+    if (r->pos > r->end)
+        r->pos = r->end;
 }
 
 int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
 {
-    while (r->pos + sizeof(struct obs_rec_hdr) <= r->end) {
+    const struct obs_rec_hdr *h;
+    while ((h = obs_hdr_at(r, r->pos)) != NULL) {
         uint64_t at = r->pos;
-        const struct obs_rec_hdr *h = (const void *)(r->data + at);
         if (h->tag == 0 && h->units == 0 && h->state == 0) {
             /* reserved, never published: skip the whole run of such units */
             obs_resync(r);
@@ -160,11 +219,12 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
                             r->pos - at);
         }
         uint64_t len = (uint64_t)h->units * OBS_UNIT;
-        if (at + len > r->end) {
+        if (at + len > r->end || !(h = (const void *)obs_at(r, at, len))) {
+            uint64_t end = r->end;
             r->pos = r->end;
             r->torn++;
             return obs_fail(r, "torn last record at offset %" PRIu64 " (the file ends %" PRIu64 " bytes into it)",
-                            at, r->end - at);
+                            at, end - at);
         }
         r->pos = at + len;
         if (h->state == 0) {
@@ -177,7 +237,6 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
             return obs_fail(r, "%s record at offset %" PRIu64 " fails its checksum (damaged)",
                             obs_rec_names[type], at);
         }
-        memset(rec, 0, sizeof *rec);
         rec->type = (enum obs_rec_type)type;
         rec->offset = at;
         rec->state = h->state;
@@ -190,8 +249,13 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
 
 void obs_reader_close(struct obs_log_reader *r)
 {
-    free(r->data);
+    if (r->owned)
+        free(r->data);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
     r->data = NULL;
+    r->owned = 0;
 }
 
 /* ---- text forms --------------------------------------------------------- */
@@ -204,10 +268,29 @@ const char *obs_mech_name(unsigned mech)
     return mech < OBS_MECH_COUNT ? obs_mech_names[mech] : "unknown";
 }
 
+/* Dotted quad without printf: the slicer formats millions of these. */
+static void obs_ipv4(const uint8_t *b, char *buf, size_t len)
+{
+    char tmp[16], *p = tmp;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+    if ((size_t)(p - tmp) <= len)
+        memcpy(buf, tmp, (size_t)(p - tmp));
+    else if (len)
+        buf[0] = '\0';
+}
+
 void obs_addr_ip(const struct obs_addr *a, char *buf, size_t len)
 {
     if (a->family == AF_INET)
-        inet_ntop(AF_INET, a->addr, buf, (socklen_t)len);
+        obs_ipv4(a->addr, buf, len);
     else if (a->family == AF_INET6)
         inet_ntop(AF_INET6, a->addr, buf, (socklen_t)len);
     else

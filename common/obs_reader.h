@@ -30,10 +30,17 @@ struct obs_record {
     } u;
 };
 
+/* Logs are read through a window of this many bytes, so that reading one
+ * costs the same memory whatever its size. */
+#define OBS_WINDOW (4u << 20)
+
 struct obs_log_reader {
     char path[4096];
     struct obs_file_header hdr;
-    unsigned char *data;   /* the file from 0 to end */
+    int fd;                /* the log, or -1 for a log in memory */
+    unsigned char *data;   /* the window: the file's bytes [base, base + have) */
+    uint64_t base, have;
+    int owned;             /* data was allocated by the reader */
     uint64_t end;          /* bytes we may walk: header + reserved, within the file */
     uint64_t pos;
     int header_damaged;    /* identity block fails its checksum */
@@ -46,6 +53,14 @@ struct obs_log_reader {
  * truncated or its header identity is damaged); -1 with r->msg set (the
  * file is not a log we can read at all). */
 int obs_reader_open(struct obs_log_reader *r, const char *path);
+
+/* The same for a log already in memory (borrowed, not copied: it must
+ * outlive the reader); name is used in messages. */
+int obs_reader_open_mem(struct obs_log_reader *r, const char *name, const void *data, size_t size);
+
+/* Go on from a record offset returned earlier (a multiple of the unit past
+ * the header): 0, or -1 if it cannot be one. */
+int obs_reader_seek(struct obs_log_reader *r, uint64_t offset);
 
 /* The next record: 1 and *rec filled; 0 at the end; -1 for a problem (r->msg
  * says what and where; call again to go on past it). */

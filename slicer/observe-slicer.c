@@ -1,18 +1,26 @@
 /* observe-slicer — turns libobserve logs into something people can query.
  *
  * Commands (git-style): `dump` prints every record of a log as text, one
- * line each; the SQLite commands (load, summary, export, snapshot) build on
- * the same reader in common/.
+ * line each; `load` puts logs into an SQLite database (slc_load.c) whose
+ * views are the interface (db/schema.sql); `summary` and `export` read it
+ * (slc_query.c); `snapshot` copies a database consistently while another
+ * process may be writing it (the manager pulls these).
  *
  * Exit status: 0 success, 1 some input could not be read, 2 usage error.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../common/obs_db.h"
 #include "../common/obs_reader.h"
+#include "slc.h"
 
-static const char *prog = "observe-slicer";
+const char *slc_prog = "observe-slicer";
 
 static void usage(FILE *f)
 {
@@ -20,10 +28,18 @@ static void usage(FILE *f)
             "usage: %s COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
+            "  load [-o DB] [-t KEY=VALUE]... [filters] LOGDIR|LOGFILE...\n"
+            "                     load logs into an SQLite database (default observe.db)\n"
+            "  summary DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]\n"
+            "                     count, min, median, p90, p99, max, mean of T1-T7 per group\n"
+            "  export DB [--what connections|exchanges|datagrams|waits] [--format csv|json]\n"
+            "         [-o FILE] [filters]\n"
+            "                     every row of a view\n"
+            "  snapshot DB OUT    a consistent copy of DB (OUT '-' is standard output)\n"
             "  dump LOGFILE...    print the header and every record of each log as text\n"
             "\n"
             "Run '%s COMMAND --help' for a command's options.\n",
-            prog, prog);
+            slc_prog, slc_prog);
 }
 
 static void dump_usage(FILE *f)
@@ -40,7 +56,7 @@ static void dump_usage(FILE *f)
             "every valid record around them is still printed.\n"
             "\n"
             "  --records-only   omit the header lines\n",
-            prog);
+            slc_prog);
 }
 
 static int cmd_dump(int argc, char **argv)
@@ -56,7 +72,7 @@ static int cmd_dump(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--") != 0) {
-            fprintf(stderr, "%s dump: unknown option '%s'\n", prog, argv[i]);
+            fprintf(stderr, "%s dump: unknown option '%s'\n", slc_prog, argv[i]);
             dump_usage(stderr);
             return 2;
         }
@@ -67,12 +83,12 @@ static int cmd_dump(int argc, char **argv)
         nfiles++;
         struct obs_log_reader r;
         if (obs_reader_open(&r, argv[i]) != 0) {
-            fprintf(stderr, "%s: %s\n", prog, r.msg);
+            fprintf(stderr, "%s: %s\n", slc_prog, r.msg);
             status = 1;
             continue;
         }
         if (r.warn[0]) {
-            fprintf(stderr, "%s: %s\n", prog, r.warn);
+            fprintf(stderr, "%s: %s\n", slc_prog, r.warn);
             status = 1;
         }
         if (!records_only)
@@ -81,7 +97,7 @@ static int cmd_dump(int argc, char **argv)
         int rc;
         while ((rc = obs_reader_next(&r, &rec)) != 0) {
             if (rc < 0) {
-                fprintf(stderr, "%s: %s\n", prog, r.msg);
+                fprintf(stderr, "%s: %s\n", slc_prog, r.msg);
                 status = 1;
                 continue;
             }
@@ -90,19 +106,345 @@ static int cmd_dump(int argc, char **argv)
         obs_reader_close(&r);
     }
     if (nfiles == 0) {
-        fprintf(stderr, "%s dump: no log file given\n", prog);
+        fprintf(stderr, "%s dump: no log file given\n", slc_prog);
         dump_usage(stderr);
         return 2;
     }
     if (fflush(stdout) != 0) {
-        perror(prog);
+        perror(slc_prog);
         return 1;
     }
     return status;
 }
 
+/* ---- load, summary, export, snapshot ------------------------------------------ */
+
+static int is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+/* A usage error: one line naming what is wrong, then the command's usage. */
+static int usage_error(void (*cmd_usage)(FILE *), const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", slc_prog);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    cmd_usage(stderr);
+    return 2;
+}
+
+static void load_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s load [-o DB] [-t KEY=VALUE]... [-q] [filters] LOGDIR|LOGFILE...\n"
+            "\n"
+            "Loads libobserve logs into an SQLite database (created if missing).\n"
+            "Directories are walked for *.olog files (symbolic links are not followed);\n"
+            "a file named here is loaded whatever its name.  Loading the same logs again\n"
+            "adds nothing; a log that grew since adds only its new or changed records.\n"
+            "Several slicers may load into one database at once.\n"
+            "\n"
+            "  -o, --db DB          the database (default observe.db)\n"
+            "  -t, --add-tag K=V    attach this tag to every process loaded (overrides a\n"
+            "                       recorded tag of the same key); repeatable\n"
+            "  -q, --quiet          no summary line\n"
+            "\n"
+            "%s"
+            "\n"
+            "Damaged or truncated logs are reported on stderr, one line each naming the\n"
+            "file and the damage; every valid record around it is loaded.\n"
+            "Exit status: 0 all loaded, 1 some input could not be, 2 usage error.\n",
+            slc_prog, obs_filter_help);
+}
+
+static int cmd_load(int argc, char **argv)
+{
+    struct slc_load_opts o = { 0 };
+    const char *dbpath = "observe.db";
+    char **paths = calloc((size_t)argc, sizeof *paths);
+    int npaths = 0, dashdash = 0;
+    char err[1024];
+    obs_filter_init(&o.filter);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+        if (dashdash || a[0] != '-' || !a[1]) {
+            paths[npaths++] = argv[i];
+        } else if (strcmp(a, "--") == 0) {
+            dashdash = 1;
+        } else if (is_help(a)) {
+            load_usage(stdout);
+            return 0;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            o.quiet = 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--db") == 0) {
+            if (++i >= argc)
+                return usage_error(load_usage, "%s needs a value", a);
+            dbpath = argv[i];
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--add-tag") == 0) {
+            if (++i >= argc)
+                return usage_error(load_usage, "%s needs a value", a);
+            if (!obs_tag_valid(argv[i]) || !strchr(argv[i], '='))
+                return usage_error(load_usage, "bad tag '%s' (want KEY=VALUE, keys of [A-Za-z0-9_.:-], no ',')",
+                                   argv[i]);
+            if (o.nadd == SLC_MAX_ADD_TAGS)
+                return usage_error(load_usage, "%s", "too many -t tags");
+            o.add_tag[o.nadd++] = argv[i];
+        } else if ((rc = obs_filter_option(&o.filter, argc, argv, &i, err, sizeof err)) != 0) {
+            if (rc < 0)
+                return usage_error(load_usage, "%s", err);
+        } else {
+            return usage_error(load_usage, "unknown option '%s'", a);
+        }
+    }
+    if (npaths == 0)
+        return usage_error(load_usage, "%s", "no log directory or file given");
+    sqlite3 *db;
+    if (obs_db_open(dbpath, OBS_DB_WRITE, &db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", slc_prog, err);
+        return 1;
+    }
+    struct slc_load_stats st;
+    int rc = slc_load(db, &o, paths, npaths, &st);
+    if (sqlite3_close(db) != SQLITE_OK)
+        rc = -1;
+    if (!o.quiet) {
+        uint64_t total = 0;
+        for (int t = 0; t < OBS_REC_TYPE_MAX; t++)
+            total += st.records[t];
+        printf("loaded %llu records (%llu connections, %llu exchanges, %llu datagram sockets, %llu datagrams, "
+               "%llu event waits) from %llu logs into %s",
+               (unsigned long long)total, (unsigned long long)st.records[OBS_REC_CONN],
+               (unsigned long long)st.records[OBS_REC_XCHG], (unsigned long long)st.records[OBS_REC_UDP],
+               (unsigned long long)st.records[OBS_REC_DGRAM], (unsigned long long)st.records[OBS_REC_WAIT],
+               (unsigned long long)st.files, dbpath);
+        if (st.filtered || st.runs_skipped)
+            printf("; left out by the filters: %llu records, %llu logs", (unsigned long long)st.filtered,
+                   (unsigned long long)st.runs_skipped);
+        if (st.problems)
+            printf("; %llu problems (see above)", (unsigned long long)st.problems);
+        printf("\n");
+    }
+    free(paths);
+    obs_filter_free(&o.filter);
+    return rc == 0 ? 0 : 1;
+}
+
+static int parse_format(const char *v, enum slc_format *fmt, int table_ok)
+{
+    if (strcmp(v, "csv") == 0)
+        *fmt = SLC_CSV;
+    else if (strcmp(v, "json") == 0)
+        *fmt = SLC_JSON;
+    else if (table_ok && strcmp(v, "table") == 0)
+        *fmt = SLC_TABLE;
+    else
+        return -1;
+    return 0;
+}
+
+static void summary_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s summary DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]\n"
+            "\n"
+            "For each group of connections (default --by server: the server's label when\n"
+            "known, else peer address:port), the count, min, median, p90, p99, max and mean\n"
+            "of each phase T1-T7 in milliseconds.  Percentiles interpolate linearly between\n"
+            "the closest ranks; a phase is counted only where it happened.\n"
+            "\n"
+            "%s",
+            slc_prog, obs_filter_help);
+}
+
+static void export_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s export DB [--what connections|exchanges|datagrams|waits]\n"
+            "       [--format csv|json] [-o FILE] [filters]\n"
+            "\n"
+            "Every row of a view: connections (phases), exchanges (exchange_phases),\n"
+            "datagrams (datagram_phases) or waits (event_waits); columns are described in\n"
+            "db/README.md.  CSV has a header line (RFC 4180 quoting, NULL empty); JSON is\n"
+            "an array of objects (NULL null).  Default: connections as CSV to stdout.\n"
+            "\n"
+            "%s",
+            slc_prog, obs_filter_help);
+}
+
+/* summary and export share their command line: DB, --format, filters. */
+static int cmd_query(int argc, char **argv, int is_summary)
+{
+    void (*cmd_usage)(FILE *) = is_summary ? summary_usage : export_usage;
+    struct obs_filter f;
+    const char *dbpath = NULL, *by = "server", *what = "connections", *outpath = NULL;
+    enum slc_format fmt = is_summary ? SLC_TABLE : SLC_CSV;
+    char err[1024];
+    obs_filter_init(&f);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc;
+        if (is_help(a)) {
+            cmd_usage(stdout);
+            return 0;
+        } else if (a[0] != '-') {
+            if (dbpath)
+                return usage_error(cmd_usage, "unexpected argument '%s'", a);
+            dbpath = a;
+        } else if (strcmp(a, "--format") == 0 || strcmp(a, "--by") == 0 || strcmp(a, "--what") == 0 ||
+                   strcmp(a, "-o") == 0) {
+            if (++i >= argc)
+                return usage_error(cmd_usage, "%s needs a value", a);
+            if (strcmp(a, "--format") == 0 && parse_format(argv[i], &fmt, is_summary) != 0)
+                return usage_error(cmd_usage, "bad --format '%s'", argv[i]);
+            else if (strcmp(a, "--by") == 0 && is_summary)
+                by = argv[i];
+            else if (strcmp(a, "--what") == 0 && !is_summary)
+                what = argv[i];
+            else if (strcmp(a, "-o") == 0 && !is_summary)
+                outpath = argv[i];
+            else if (strcmp(a, "--format") != 0)
+                return usage_error(cmd_usage, "unknown option '%s'", a);
+        } else if ((rc = obs_filter_option(&f, argc, argv, &i, err, sizeof err)) != 0) {
+            if (rc < 0)
+                return usage_error(cmd_usage, "%s", err);
+        } else {
+            return usage_error(cmd_usage, "unknown option '%s'", a);
+        }
+    }
+    if (!dbpath)
+        return usage_error(cmd_usage, "%s", "no database given");
+    sqlite3 *db;
+    if (obs_db_open(dbpath, OBS_DB_READ, &db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", slc_prog, err);
+        return 1;
+    }
+    FILE *out = stdout;
+    if (outpath && !(out = fopen(outpath, "w"))) {
+        fprintf(stderr, "%s: %s: %s\n", slc_prog, outpath, strerror(errno));
+        sqlite3_close(db);
+        return 1;
+    }
+    int rc = is_summary ? slc_summary(db, &f, by, fmt, out) : slc_export(db, &f, what, fmt, out);
+    sqlite3_close(db);
+    obs_filter_free(&f);
+    if ((out != stdout ? fclose(out) : fflush(out)) != 0 && rc == 0) {
+        fprintf(stderr, "%s: %s: %s\n", slc_prog, outpath ? outpath : "stdout", strerror(errno));
+        rc = -1;
+    }
+    if (rc == -2)
+        cmd_usage(stderr);
+    return rc == 0 ? 0 : rc == -2 ? 2 : 1;
+}
+
+static int cmd_summary(int argc, char **argv) { return cmd_query(argc, argv, 1); }
+static int cmd_export(int argc, char **argv) { return cmd_query(argc, argv, 0); }
+
+static void snapshot_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s snapshot DB OUT\n"
+            "\n"
+            "Writes a consistent copy of DB to OUT ('-': standard output) with SQLite's\n"
+            "backup API, while other processes may be loading into DB.  OUT is written\n"
+            "to a temporary file beside it and renamed into place when complete.\n",
+            slc_prog);
+}
+
+/* Copies the file at fd to stdout. */
+static int copy_to_stdout(int fd)
+{
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+            return -1;
+    return n < 0 || fflush(stdout) != 0 ? -1 : 0;
+}
+
+static int backup_into(sqlite3 *src, const char *dest, char *err, size_t errlen)
+{
+    sqlite3 *dst;
+    if (sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", dest, sqlite3_errmsg(dst));
+        sqlite3_close(dst);
+        return -1;
+    }
+    /* one step holds one read transaction on the source: a consistent copy */
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    int rc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+    if (b)
+        sqlite3_backup_finish(b);
+    if (rc == SQLITE_DONE)
+        rc = obs_db_exec(dst, "PRAGMA journal_mode = DELETE", err, errlen) == 0 ? SQLITE_DONE : SQLITE_ERROR;
+    else
+        snprintf(err, errlen, "%s", sqlite3_errmsg(dst));
+    if (sqlite3_close(dst) != SQLITE_OK && rc == SQLITE_DONE) {
+        snprintf(err, errlen, "closing the copy failed");
+        rc = SQLITE_ERROR;
+    }
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+    const char *args[2];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            snapshot_usage(stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' && argv[i][1])
+            return usage_error(snapshot_usage, "unknown option '%s'", argv[i]);
+        if (n == 2)
+            return usage_error(snapshot_usage, "unexpected argument '%s'", argv[i]);
+        args[n++] = argv[i];
+    }
+    if (n != 2)
+        return usage_error(snapshot_usage, "%s", "want DB and OUT");
+    char err[4600];
+    sqlite3 *src;
+    if (obs_db_open(args[0], OBS_DB_READ, &src, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", slc_prog, err);
+        return 1;
+    }
+    int to_stdout = strcmp(args[1], "-") == 0;
+    char tmp[4200];
+    if (to_stdout) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(tmp, sizeof tmp, "%s/observe-snapshot.XXXXXX", dir && *dir ? dir : "/tmp");
+    } else {
+        snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", args[1]);
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", slc_prog, tmp, strerror(errno));
+        sqlite3_close(src);
+        return 1;
+    }
+    int rc = backup_into(src, tmp, err, sizeof err);
+    sqlite3_close(src);
+    if (rc != 0)
+        fprintf(stderr, "%s: snapshot of %s failed: %s\n", slc_prog, args[0], err);
+    else if (to_stdout && copy_to_stdout(fd) != 0) {
+        fprintf(stderr, "%s: writing to stdout: %s\n", slc_prog, strerror(errno));
+        rc = -1;
+    } else if (!to_stdout && (fsync(fd) != 0 || rename(tmp, args[1]) != 0)) {
+        fprintf(stderr, "%s: %s: %s\n", slc_prog, args[1], strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    if (to_stdout || rc != 0)
+        unlink(tmp);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    /* no memory statistics: they take a global mutex on every allocation */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -113,7 +455,15 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "dump") == 0)
         return cmd_dump(argc - 1, argv + 1);
-    fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+    if (strcmp(argv[1], "load") == 0)
+        return cmd_load(argc - 1, argv + 1);
+    if (strcmp(argv[1], "summary") == 0)
+        return cmd_summary(argc - 1, argv + 1);
+    if (strcmp(argv[1], "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
+    if (strcmp(argv[1], "snapshot") == 0)
+        return cmd_snapshot(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s'\n", slc_prog, argv[1]);
     usage(stderr);
     return 2;
 }

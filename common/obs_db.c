@@ -1,0 +1,156 @@
+/* obs_db.c — opening, creating and migrating observe databases (obs_db.h). */
+#define _GNU_SOURCE
+#include "obs_db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "obs_db_sql.h" /* generated from db/schema.sql and db/migrate-N.sql */
+
+int obs_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int obs_db_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Is this a database with no objects at all (a new file)? */
+static int obs_db_empty(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int empty = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        empty = sqlite3_column_int(st, 0) == 0;
+    sqlite3_finalize(st);
+    return empty;
+}
+
+/* Creates or migrates the schema inside one write transaction, so that two
+ * programs opening a new database at once do it exactly once. */
+static int obs_db_prepare_schema(sqlite3 *db, char *err, size_t errlen)
+{
+    char why[160];
+    if (obs_db_exec(db, "BEGIN IMMEDIATE", why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot lock: %s", why);
+        return -1;
+    }
+    int version = obs_db_version(db), empty = obs_db_empty(db), rc = 0;
+    if (version == 0 && empty == 1) {
+        rc = obs_db_exec(db, obs_db_schema_sql, why, sizeof why);
+        if (rc == 0) {
+            char set[64];
+            snprintf(set, sizeof set, "PRAGMA user_version = %d", OBS_DB_VERSION);
+            rc = obs_db_exec(db, set, why, sizeof why);
+        }
+        if (rc != 0)
+            snprintf(err, errlen, "cannot create the schema: %s", why);
+    } else if (version <= 0) {
+        snprintf(err, errlen, "not an observe database (it has other tables and no schema version)");
+        rc = -1;
+    } else if (version > OBS_DB_VERSION) {
+        snprintf(err, errlen, "made by a newer observe (schema version %d; this program knows up to %d)",
+                 version, OBS_DB_VERSION);
+        rc = -1;
+    } else {
+        for (int v = version + 1; v <= OBS_DB_VERSION && rc == 0; v++) {
+            char set[64];
+            snprintf(set, sizeof set, "PRAGMA user_version = %d", v);
+            rc = obs_db_exec(db, obs_db_migrations[v], why, sizeof why);
+            if (rc == 0)
+                rc = obs_db_exec(db, set, why, sizeof why);
+            if (rc != 0)
+                snprintf(err, errlen, "cannot migrate schema version %d to %d: %s", v - 1, v, why);
+        }
+    }
+    obs_db_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof why);
+    return rc;
+}
+
+static int obs_db_check_readable(sqlite3 *db, char *err, size_t errlen)
+{
+    int version = obs_db_version(db);
+    if (version < 0) {
+        snprintf(err, errlen, "cannot read: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (version == 0) {
+        snprintf(err, errlen, "not an observe database (no schema version)");
+        return -1;
+    }
+    if (version > OBS_DB_VERSION) {
+        snprintf(err, errlen, "made by a newer observe (schema version %d; this program knows up to %d)", version,
+                 OBS_DB_VERSION);
+        return -1;
+    }
+    if (version < OBS_DB_VERSION) {
+        snprintf(err, errlen, "made by an older observe (schema version %d): load into it once to migrate it",
+                 version);
+        return -1;
+    }
+    return 0;
+}
+
+int obs_db_open(const char *path, enum obs_db_mode mode, sqlite3 **dbp, char *err, size_t errlen)
+{
+    char why[256];
+    *dbp = NULL;
+    struct stat st;
+    if (mode == OBS_DB_READ && stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* one connection per thread: SQLite's own mutexes are not needed */
+    int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX | (mode == OBS_DB_READ ? SQLITE_OPEN_READONLY
+                                                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+    sqlite3_busy_timeout(db, 600000);
+    int rc = 0;
+    if (mode == OBS_DB_WRITE) {
+        /* WAL: readers (a snapshot, a query) never block a load, nor it them. */
+        rc = obs_db_exec(db, "PRAGMA page_size = 16384; PRAGMA journal_mode = DELETE; PRAGMA synchronous = NORMAL", why, sizeof why);
+        if (rc != 0)
+            snprintf(err, errlen, "%s: %s", path, why);
+        else if (obs_db_prepare_schema(db, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", path, why);
+            rc = -1;
+        }
+    } else if (obs_db_check_readable(db, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        rc = -1;
+    }
+    if (rc != 0) {
+        sqlite3_close(db);
+        return -1;
+    }
+    *dbp = db;
+    return 0;
+}

@@ -1,0 +1,387 @@
+/* slc_query.c — the commands that read the database and print: summary
+ * (percentiles of T1–T7 per group) and export (a view's rows as CSV or
+ * JSON).  Filters become bound parameters (obs_filter.c); text from the
+ * database is escaped for the output format, never interpreted.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slc.h"
+
+/* ---- output escaping ---------------------------------------------------------- */
+
+static void csv_text(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n") && s[0] != ' ' && (!*s || s[strlen(s) - 1] != ' ')) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static int utf8_len(const unsigned char *s)
+{
+    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 2 && s[0] < 0xC2)
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD. */
+static void json_text(FILE *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    fputc('"', out);
+    while (*s) {
+        int n = utf8_len(s);
+        if (n == 0) {
+            fputs("\\ufffd", out);
+            s++;
+        } else if (*s == '"' || *s == '\\') {
+            fprintf(out, "\\%c", *s++);
+        } else if (*s < 0x20) {
+            fprintf(out, "\\u%04x", *s++);
+        } else {
+            fwrite(s, 1, (size_t)n, out);
+            s += n;
+        }
+    }
+    fputc('"', out);
+}
+
+static void print_value(FILE *out, sqlite3_stmt *st, int col, enum slc_format fmt)
+{
+    int type = sqlite3_column_type(st, col);
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    if (type == SQLITE_NULL || !text) {
+        if (fmt == SLC_JSON)
+            fputs("null", out);
+        return;
+    }
+    if (type == SQLITE_FLOAT) {
+        double v = sqlite3_column_double(st, col);
+        if (isfinite(v))
+            fprintf(out, "%.6f", v);
+        else if (fmt == SLC_JSON)
+            fputs("null", out);
+        return;
+    }
+    if (type == SQLITE_INTEGER)
+        fputs(text, out);
+    else if (fmt == SLC_JSON)
+        json_text(out, text);
+    else
+        csv_text(out, text);
+}
+
+/* ---- export ---------------------------------------------------------------------- */
+
+struct slc_view {
+    const char *what, *view, *order;
+    enum obs_filter_view fv;
+};
+
+static const struct slc_view slc_views[] = {
+    { "connections", "phases", "conn_id", OBS_FV_CONNECTIONS },
+    { "exchanges", "exchange_phases", "xchg_id", OBS_FV_EXCHANGES },
+    { "datagrams", "datagram_phases", "dgram_id", OBS_FV_DATAGRAMS },
+    { "waits", "event_waits", "run, mechanism", OBS_FV_WAITS },
+    { NULL, NULL, NULL, 0 },
+};
+
+static sqlite3_stmt *slc_prepare_filtered(sqlite3 *db, const struct obs_filter *f, enum obs_filter_view fv,
+                                          const char *select, const char *tail)
+{
+    char sql[8192], err[1024];
+    snprintf(sql, sizeof sql, "%s WHERE 1", select);
+    if (obs_filter_sql(f, fv, sql, sizeof sql, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", slc_prog, err);
+        return NULL;
+    }
+    size_t used = strlen(sql);
+    snprintf(sql + used, sizeof sql - used, " %s", tail);
+    sqlite3_stmt *st;
+    if (obs_filter_register(db) != 0 || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
+        return NULL;
+    }
+    if (obs_filter_bind(f, st) != 0) {
+        fprintf(stderr, "%s: database error binding filters: %s\n", slc_prog, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum slc_format fmt, FILE *out)
+{
+    const struct slc_view *v = slc_views;
+    while (v->what && strcmp(v->what, what) != 0)
+        v++;
+    if (!v->what) {
+        fprintf(stderr, "%s export: unknown --what '%s' (connections, exchanges, datagrams, waits)\n", slc_prog,
+                what);
+        return -2;
+    }
+    char select[128], tail[128];
+    snprintf(select, sizeof select, "SELECT * FROM %s", v->view);
+    snprintf(tail, sizeof tail, "ORDER BY %s", v->order);
+    sqlite3_stmt *st = slc_prepare_filtered(db, f, v->fv, select, tail);
+    if (!st)
+        return -1;
+    int ncol = sqlite3_column_count(st), rc, rows = 0;
+    if (fmt == SLC_CSV) {
+        for (int c = 0; c < ncol; c++)
+            fprintf(out, "%s%s", c ? "," : "", sqlite3_column_name(st, c));
+        fputc('\n', out);
+    } else {
+        fputs("[", out);
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (fmt == SLC_JSON)
+            fputs(rows ? ",\n{" : "\n{", out);
+        for (int c = 0; c < ncol; c++) {
+            if (c)
+                fputc(',', out);
+            if (fmt == SLC_JSON) {
+                json_text(out, sqlite3_column_name(st, c));
+                fputc(':', out);
+            }
+            print_value(out, st, c, fmt);
+        }
+        fputs(fmt == SLC_JSON ? "}" : "\n", out);
+        rows++;
+    }
+    if (fmt == SLC_JSON)
+        fputs(rows ? "\n]\n" : "]\n", out);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- summary ----------------------------------------------------------------------- */
+
+#define SLC_PHASES 7
+
+struct slc_values {
+    double *v;
+    size_t n, cap;
+};
+
+struct slc_stats {
+    size_t count;
+    double min, median, p90, p99, max, mean;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile by linear interpolation between the closest ranks (p in 0..1). */
+static double percentile(const double *sorted, size_t n, double p)
+{
+    double pos = p * (double)(n - 1);
+    size_t lo = (size_t)pos;
+    if (lo + 1 >= n)
+        return sorted[n - 1];
+    return sorted[lo] + (sorted[lo + 1] - sorted[lo]) * (pos - (double)lo);
+}
+
+static struct slc_stats stats_of(struct slc_values *vals)
+{
+    struct slc_stats s = { .count = vals->n };
+    if (!vals->n)
+        return s;
+    qsort(vals->v, vals->n, sizeof *vals->v, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < vals->n; i++)
+        sum += vals->v[i];
+    s.min = vals->v[0];
+    s.max = vals->v[vals->n - 1];
+    s.median = percentile(vals->v, vals->n, 0.5);
+    s.p90 = percentile(vals->v, vals->n, 0.9);
+    s.p99 = percentile(vals->v, vals->n, 0.99);
+    s.mean = sum / (double)vals->n;
+    return s;
+}
+
+static int push(struct slc_values *vals, double v)
+{
+    if (vals->n == vals->cap) {
+        size_t cap = vals->cap ? vals->cap * 2 : 1024;
+        double *p = realloc(vals->v, cap * sizeof *p);
+        if (!p)
+            return -1;
+        vals->v = p;
+        vals->cap = cap;
+    }
+    vals->v[vals->n++] = v;
+    return 0;
+}
+
+/* One output row: a group and one phase. */
+struct slc_row {
+    char *group;
+    int phase;
+    struct slc_stats s;
+};
+
+struct slc_rows {
+    struct slc_row *row;
+    size_t n, cap;
+};
+
+static int emit_group(struct slc_rows *rows, const char *group, struct slc_values vals[SLC_PHASES])
+{
+    for (int p = 0; p < SLC_PHASES; p++) {
+        if (rows->n == rows->cap) {
+            size_t cap = rows->cap ? rows->cap * 2 : 64;
+            struct slc_row *r = realloc(rows->row, cap * sizeof *r);
+            if (!r)
+                return -1;
+            rows->row = r;
+            rows->cap = cap;
+        }
+        rows->row[rows->n++] = (struct slc_row){ strdup(group), p + 1, stats_of(&vals[p]) };
+        vals[p].n = 0;
+    }
+    return 0;
+}
+
+static void print_stat(FILE *out, const struct slc_row *r, double v, enum slc_format fmt, int width)
+{
+    if (fmt == SLC_TABLE) {
+        if (r->s.count)
+            fprintf(out, " %*.3f", width, v);
+        else
+            fprintf(out, " %*s", width, "-");
+    } else if (r->s.count) {
+        fprintf(out, "%s%.6f", fmt == SLC_CSV ? "," : "", v);
+    } else {
+        fputs(fmt == SLC_CSV ? "," : "null", out);
+    }
+}
+
+static void print_rows(FILE *out, const struct slc_rows *rows, const char *by, enum slc_format fmt)
+{
+    static const char *const names[] = { "count", "min", "median", "p90", "p99", "max", "mean" };
+    size_t gw = strlen(by);
+    for (size_t i = 0; i < rows->n; i++)
+        if (strlen(rows->row[i].group) > gw)
+            gw = strlen(rows->row[i].group);
+    if (fmt == SLC_TABLE) {
+        fprintf(out, "%-*s %-5s %8s", (int)gw, by, "phase", "count");
+        for (int k = 1; k < 7; k++)
+            fprintf(out, " %10s", names[k]);
+        fputs("   (ms)\n", out);
+    } else if (fmt == SLC_CSV) {
+        csv_text(out, by);
+        fputs(",phase,count,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms\n", out);
+    } else {
+        fputs("[", out);
+    }
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct slc_row *r = &rows->row[i];
+        const double v[] = { r->s.min, r->s.median, r->s.p90, r->s.p99, r->s.max, r->s.mean };
+        if (fmt == SLC_TABLE) {
+            fprintf(out, "%-*s T%-4d %8zu", (int)gw, r->group, r->phase, r->s.count);
+        } else if (fmt == SLC_CSV) {
+            csv_text(out, r->group);
+            fprintf(out, ",T%d,%zu", r->phase, r->s.count);
+        } else {
+            fputs(i ? ",\n{\"group\":" : "\n{\"group\":", out);
+            json_text(out, r->group);
+            fprintf(out, ",\"by\":");
+            json_text(out, by);
+            fprintf(out, ",\"phase\":\"T%d\",\"count\":%zu", r->phase, r->s.count);
+        }
+        for (int k = 0; k < 6; k++) {
+            if (fmt == SLC_JSON)
+                fprintf(out, ",\"%s_ms\":", names[k + 1]);
+            print_stat(out, r, v[k], fmt, 10);
+        }
+        fputs(fmt == SLC_JSON ? "}" : "\n", out);
+    }
+    if (fmt == SLC_JSON)
+        fputs(rows->n ? "\n]\n" : "]\n", out);
+}
+
+int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum slc_format fmt, FILE *out)
+{
+    const char *expr;
+    if (strcmp(by, "server") == 0)
+        expr = "coalesce(server, peer_addr || ':' || peer_port, '-')";
+    else if (strcmp(by, "peer") == 0)
+        expr = "coalesce(peer_addr || ':' || peer_port, '-')";
+    else if (strcmp(by, "exe") == 0)
+        expr = "exe";
+    else if (strncmp(by, "tag:", 4) == 0 && obs_tag_valid(by + 4) && !strchr(by + 4, '='))
+        expr = "coalesce((SELECT value FROM tags t WHERE t.run = phases.run AND t.key = :by_key), '-')";
+    else {
+        fprintf(stderr, "%s summary: bad --by '%s' (server, peer, exe or tag:KEY)\n", slc_prog, by);
+        return -2;
+    }
+    char select[512];
+    snprintf(select, sizeof select, "SELECT %s AS grp, t1_ms, t2_ms, t3_ms, t4_ms, t5_ms, t6_ms, t7_ms FROM phases",
+             expr);
+    sqlite3_stmt *st = slc_prepare_filtered(db, f, OBS_FV_CONNECTIONS, select, "ORDER BY grp");
+    if (!st)
+        return -1;
+    int k = sqlite3_bind_parameter_index(st, ":by_key");
+    if (k)
+        sqlite3_bind_text(st, k, by + 4, -1, SQLITE_STATIC);
+    struct slc_values vals[SLC_PHASES] = { 0 };
+    struct slc_rows rows = { 0 };
+    char *group = NULL;
+    int rc, status = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && status == 0) {
+        const char *g = (const char *)sqlite3_column_text(st, 0);
+        g = g ? g : "-";
+        if (group && strcmp(group, g) != 0) {
+            status = emit_group(&rows, group, vals);
+            free(group);
+            group = NULL;
+        }
+        if (!group)
+            group = strdup(g);
+        for (int p = 0; p < SLC_PHASES && status == 0; p++)
+            if (sqlite3_column_type(st, p + 1) != SQLITE_NULL)
+                status = push(&vals[p], sqlite3_column_double(st, p + 1));
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
+        status = -1;
+    } else if (status != 0) {
+        fprintf(stderr, "%s: out of memory\n", slc_prog);
+    } else if (group) {
+        status = emit_group(&rows, group, vals);
+    }
+    sqlite3_finalize(st);
+    if (status == 0)
+        print_rows(out, &rows, by, fmt);
+    free(group);
+    for (int p = 0; p < SLC_PHASES; p++)
+        free(vals[p].v);
+    for (size_t i = 0; i < rows.n; i++)
+        free(rows.row[i].group);
+    free(rows.row);
+    return status;
+}
