@@ -31,11 +31,11 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all check check-deps demo bench install clean deps
 
-all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PROGS) \
+all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
-     $(B)/tests/netclient-fortify
+     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader
 
-$(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen:
+$(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen $(B)/fuzz:
 	mkdir -p $@
 
 $(B)/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)
@@ -73,6 +73,14 @@ $(B)/tests/netclient-fortify: tests/progs/netclient.c | $(B)/tests
 
 $(B)/tests/%: tests/progs/%.c | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread
+
+# libFuzzer target for the log reader (clang; tests/test_fuzz.py runs it).
+$(B)/fuzz/fuzz_reader: tests/fuzz/fuzz_reader.c $(READER) $(READER_H) | $(B)/fuzz
+	clang $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_reader.c $(READER)
+
+# Synthetic logs in the real format, for the slicer's tests and benchmark.
+$(B)/genlogs: bench/genlogs.c common/obs_format.h | $(B)
+	$(CC) $(WARN) -O2 -g -o $@ $<
 
 # Installs the Debian packages the build and the tests need, when missing.
 deps:

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/obs_format.h"
 
@@ -169,6 +170,10 @@ int main(int argc, char **argv)
     int procs = argc > 3 ? atoi(argv[3]) : 4;
     if (procs < 2)
         procs = 2;
+    /* every run gets its own run ids, as real processes do */
+    struct timespec seed;
+    clock_gettime(CLOCK_REALTIME, &seed);
+    rng ^= (uint64_t)seed.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 32 ^ (uint64_t)seed.tv_sec;
     uint64_t written = 0;
     for (int p = 0; p < procs; p++) {
         char path[4096];

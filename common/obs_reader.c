@@ -105,9 +105,11 @@ static int obs_reader_check(struct obs_log_reader *r, uint64_t size)
         snprintf(r->warn, sizeof r->warn, "%s: truncated: %" PRIu64 " bytes of records reserved, %" PRIu64 " present",
                  r->path, want - OBS_HEADER_SIZE, size - OBS_HEADER_SIZE);
     }
-    if (r->header_damaged)
-        snprintf(r->warn, sizeof r->warn, "%s: header identity fails its checksum (process facts may be wrong)",
-                 r->path);
+    if (r->header_damaged) {
+        size_t used = strlen(r->warn);
+        snprintf(r->warn + used, sizeof r->warn - used, "%s%s: header identity fails its checksum (process facts may be wrong)",
+                 used ? "; " : "", used ? "and" : r->path);
+    }
     return 0;
 }
 

@@ -158,51 +158,68 @@ static void load_usage(FILE *f)
             slc_prog, obs_filter_help);
 }
 
-static int cmd_load(int argc, char **argv)
+/* Parses load's command line into o, *dbpath and paths: -1 when it is
+ * good, else the exit status (0 after --help, 2 for a usage error). */
+static int load_args(int argc, char **argv, struct slc_load_opts *o, const char **dbpath, char **paths, int *npaths)
 {
-    struct slc_load_opts o = { 0 };
-    const char *dbpath = "observe.db";
-    char **paths = calloc((size_t)argc, sizeof *paths);
-    int npaths = 0, dashdash = 0;
+    int dashdash = 0;
     char err[1024];
-    obs_filter_init(&o.filter);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc;
         if (dashdash || a[0] != '-' || !a[1]) {
-            paths[npaths++] = argv[i];
+            paths[(*npaths)++] = argv[i];
         } else if (strcmp(a, "--") == 0) {
             dashdash = 1;
         } else if (is_help(a)) {
             load_usage(stdout);
             return 0;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            o.quiet = 1;
+            o->quiet = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--db") == 0) {
             if (++i >= argc)
                 return usage_error(load_usage, "%s needs a value", a);
-            dbpath = argv[i];
+            *dbpath = argv[i];
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--add-tag") == 0) {
             if (++i >= argc)
                 return usage_error(load_usage, "%s needs a value", a);
             if (!obs_tag_valid(argv[i]) || !strchr(argv[i], '='))
                 return usage_error(load_usage, "bad tag '%s' (want KEY=VALUE, keys of [A-Za-z0-9_.:-], no ',')",
                                    argv[i]);
-            if (o.nadd == SLC_MAX_ADD_TAGS)
+            if (o->nadd == SLC_MAX_ADD_TAGS)
                 return usage_error(load_usage, "%s", "too many -t tags");
-            o.add_tag[o.nadd++] = argv[i];
-        } else if ((rc = obs_filter_option(&o.filter, argc, argv, &i, err, sizeof err)) != 0) {
+            o->add_tag[o->nadd++] = argv[i];
+        } else if ((rc = obs_filter_option(&o->filter, argc, argv, &i, err, sizeof err)) != 0) {
             if (rc < 0)
                 return usage_error(load_usage, "%s", err);
         } else {
             return usage_error(load_usage, "unknown option '%s'", a);
         }
     }
-    if (npaths == 0)
+    if (*npaths == 0)
         return usage_error(load_usage, "%s", "no log directory or file given");
+    return -1;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+    struct slc_load_opts o = { 0 };
+    const char *dbpath = "observe.db";
+    char **paths = calloc((size_t)argc, sizeof *paths);
+    int npaths = 0;
+    char err[1024];
+    obs_filter_init(&o.filter);
+    int status = paths ? load_args(argc, argv, &o, &dbpath, paths, &npaths) : 1;
+    if (status >= 0) {
+        free(paths);
+        obs_filter_free(&o.filter);
+        return status;
+    }
     sqlite3 *db;
     if (obs_db_open(dbpath, OBS_DB_WRITE, &db, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", slc_prog, err);
+        free(paths);
+        obs_filter_free(&o.filter);
         return 1;
     }
     struct slc_load_stats st;
@@ -274,14 +291,17 @@ static void export_usage(FILE *f)
 }
 
 /* summary and export share their command line: DB, --format, filters. */
-static int cmd_query(int argc, char **argv, int is_summary)
+struct query_args {
+    struct obs_filter f;
+    const char *dbpath, *by, *what, *outpath;
+    enum slc_format fmt;
+};
+
+/* -1 when the command line is good, else the exit status. */
+static int query_args(int argc, char **argv, int is_summary, struct query_args *q)
 {
     void (*cmd_usage)(FILE *) = is_summary ? summary_usage : export_usage;
-    struct obs_filter f;
-    const char *dbpath = NULL, *by = "server", *what = "connections", *outpath = NULL;
-    enum slc_format fmt = is_summary ? SLC_TABLE : SLC_CSV;
     char err[1024];
-    obs_filter_init(&f);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc;
@@ -289,53 +309,69 @@ static int cmd_query(int argc, char **argv, int is_summary)
             cmd_usage(stdout);
             return 0;
         } else if (a[0] != '-') {
-            if (dbpath)
+            if (q->dbpath)
                 return usage_error(cmd_usage, "unexpected argument '%s'", a);
-            dbpath = a;
+            q->dbpath = a;
         } else if (strcmp(a, "--format") == 0 || strcmp(a, "--by") == 0 || strcmp(a, "--what") == 0 ||
                    strcmp(a, "-o") == 0) {
             if (++i >= argc)
                 return usage_error(cmd_usage, "%s needs a value", a);
-            if (strcmp(a, "--format") == 0 && parse_format(argv[i], &fmt, is_summary) != 0)
+            if (strcmp(a, "--format") == 0 && parse_format(argv[i], &q->fmt, is_summary) != 0)
                 return usage_error(cmd_usage, "bad --format '%s'", argv[i]);
             else if (strcmp(a, "--by") == 0 && is_summary)
-                by = argv[i];
+                q->by = argv[i];
             else if (strcmp(a, "--what") == 0 && !is_summary)
-                what = argv[i];
+                q->what = argv[i];
             else if (strcmp(a, "-o") == 0 && !is_summary)
-                outpath = argv[i];
+                q->outpath = argv[i];
             else if (strcmp(a, "--format") != 0)
                 return usage_error(cmd_usage, "unknown option '%s'", a);
-        } else if ((rc = obs_filter_option(&f, argc, argv, &i, err, sizeof err)) != 0) {
+        } else if ((rc = obs_filter_option(&q->f, argc, argv, &i, err, sizeof err)) != 0) {
             if (rc < 0)
                 return usage_error(cmd_usage, "%s", err);
         } else {
             return usage_error(cmd_usage, "unknown option '%s'", a);
         }
     }
-    if (!dbpath)
+    if (!q->dbpath)
         return usage_error(cmd_usage, "%s", "no database given");
+    return -1;
+}
+
+static int run_query(struct query_args *q, int is_summary)
+{
+    char err[1024];
     sqlite3 *db;
-    if (obs_db_open(dbpath, OBS_DB_READ, &db, err, sizeof err) != 0) {
+    if (obs_db_open(q->dbpath, OBS_DB_READ, &db, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", slc_prog, err);
         return 1;
     }
     FILE *out = stdout;
-    if (outpath && !(out = fopen(outpath, "w"))) {
-        fprintf(stderr, "%s: %s: %s\n", slc_prog, outpath, strerror(errno));
+    if (q->outpath && !(out = fopen(q->outpath, "w"))) {
+        fprintf(stderr, "%s: %s: %s\n", slc_prog, q->outpath, strerror(errno));
         sqlite3_close(db);
         return 1;
     }
-    int rc = is_summary ? slc_summary(db, &f, by, fmt, out) : slc_export(db, &f, what, fmt, out);
+    int rc = is_summary ? slc_summary(db, &q->f, q->by, q->fmt, out) : slc_export(db, &q->f, q->what, q->fmt, out);
     sqlite3_close(db);
-    obs_filter_free(&f);
     if ((out != stdout ? fclose(out) : fflush(out)) != 0 && rc == 0) {
-        fprintf(stderr, "%s: %s: %s\n", slc_prog, outpath ? outpath : "stdout", strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", slc_prog, q->outpath ? q->outpath : "stdout", strerror(errno));
         rc = -1;
     }
     if (rc == -2)
-        cmd_usage(stderr);
+        (is_summary ? summary_usage : export_usage)(stderr);
     return rc == 0 ? 0 : rc == -2 ? 2 : 1;
+}
+
+static int cmd_query(int argc, char **argv, int is_summary)
+{
+    struct query_args q = { .by = "server", .what = "connections", .fmt = is_summary ? SLC_TABLE : SLC_CSV };
+    obs_filter_init(&q.f);
+    int status = query_args(argc, argv, is_summary, &q);
+    if (status < 0)
+        status = run_query(&q, is_summary);
+    obs_filter_free(&q.f);
+    return status;
 }
 
 static int cmd_summary(int argc, char **argv) { return cmd_query(argc, argv, 1); }

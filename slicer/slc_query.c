@@ -136,6 +136,11 @@ int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum s
                 what);
         return -2;
     }
+    char check[4096] = "", err[256];
+    if (obs_filter_sql(f, v->fv, check, sizeof check, err, sizeof err) != 0) {
+        fprintf(stderr, "%s export: %s\n", slc_prog, err);
+        return -2;
+    }
     char select[128], tail[128];
     snprintf(select, sizeof select, "SELECT * FROM %s", v->view);
     snprintf(tail, sizeof tail, "ORDER BY %s", v->order);
@@ -290,8 +295,8 @@ static void print_rows(FILE *out, const struct slc_rows *rows, const char *by, e
     if (fmt == SLC_TABLE) {
         fprintf(out, "%-*s %-5s %8s", (int)gw, by, "phase", "count");
         for (int k = 1; k < 7; k++)
-            fprintf(out, " %10s", names[k]);
-        fputs("   (ms)\n", out);
+            fprintf(out, " %7s_ms", names[k]);
+        fputc('\n', out);
     } else if (fmt == SLC_CSV) {
         csv_text(out, by);
         fputs(",phase,count,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms\n", out);

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""The log reader under libFuzzer (tests/fuzz/fuzz_reader.c, built with
+AddressSanitizer and UBSan), for a bounded time: OBS_FUZZ_SECONDS, default
+30.  Starts from the seed corpus of real logs in tests/fuzz/corpus/ (copied,
+so the tree is not changed).  Any crash, out-of-bounds read, undefined
+behaviour or hang (-timeout) fails the test and leaves the input in the
+test's directory, named by libFuzzer.  A longer run by hand:
+    cp -r tests/fuzz/corpus /tmp/c && build/fuzz/fuzz_reader -max_total_time=3600 /tmp/c
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import obstest as T
+from obstest import test
+
+FUZZER = os.path.join(T.BUILD, "fuzz", "fuzz_reader")
+CORPUS = os.path.join(T.ROOT, "tests", "fuzz", "corpus")
+SECONDS = int(os.environ.get("OBS_FUZZ_SECONDS", "30"))
+
+
+@test
+def seed_corpus_is_real_logs(case):
+    seeds = sorted(os.listdir(CORPUS))
+    T.true(len(seeds) >= 4, "seed corpus: %r" % seeds)
+    for s in seeds:
+        p = subprocess.run([T.SLICER, "dump", os.path.join(CORPUS, s)], capture_output=True, text=True)
+        T.eq((p.returncode, p.stderr), (0, ""), "seed %s reads cleanly" % s)
+        T.true(any(l.split()[0] in ("conn", "udp") for l in p.stdout.splitlines()[2:]), "seed %s has records" % s)
+
+
+@test
+def reader_survives_fuzzing(case):
+    if not os.path.exists(FUZZER):
+        raise AssertionError("%s was not built (make all builds it with clang)" % FUZZER)
+    corpus = os.path.join(case.dir, "corpus")
+    shutil.copytree(CORPUS, corpus)
+    p = subprocess.run([FUZZER, "-max_total_time=%d" % SECONDS, "-timeout=10", "-max_len=16384",
+                        "-artifact_prefix=%s/" % case.dir, "-print_final_stats=1", corpus],
+                       capture_output=True, text=True, timeout=SECONDS + 120)
+    tail = p.stderr[-3000:]
+    T.eq(p.returncode, 0, "libFuzzer found a problem:\n" + tail)
+    runs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", p.stderr).group(1))
+    T.true(runs > 1000, "the target ran %d inputs" % runs)
+    cov = int(re.findall(r"cov: (\d+)", p.stderr)[-1])
+    T.true(cov > 100, "coverage %d: the seeds reach the record walk" % cov)
+
+
+if __name__ == "__main__":
+    T.main()
