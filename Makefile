@@ -96,6 +96,7 @@ demo: deps
 
 bench: all
 	@bench/run.sh
+	@bench/slicer-load.sh
 
 install: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

@@ -38,11 +38,11 @@ for t in $tables; do imports+=(".import --csv $work/$t.csv $t"); done
 for i in $(seq "$runs"); do
     rm -f "$work/a.db"*
     t0=$(now); "$B/observe-slicer" load -q -o "$work/a.db" "$work/logs"; t1=$(now)
-    echo "$t0 $t1" | awk -v n="$n" '{ print n / ($2 - $1) }' >> "$work/load"
+    echo "$t0 $t1" | awk -v n="$n" '{ printf "%.0f\n", n / ($2 - $1) }' >> "$work/load"
     rm -f "$work/b.db"*
     sqlite3 "$work/b.db" "PRAGMA page_size = 16384" ".read db/schema.sql"
     t0=$(now); sqlite3 "$work/b.db" "${imports[@]}"; t1=$(now)
-    echo "$t0 $t1" | awk -v n="$n" '{ print n / ($2 - $1) }' >> "$work/import"
+    echo "$t0 $t1" | awk -v n="$n" '{ printf "%.0f\n", n / ($2 - $1) }' >> "$work/import"
 done
 l=$(median < "$work/load"); m=$(median < "$work/import")
 rows=$(sqlite3 "$work/a.db" "SELECT (SELECT count(*) FROM conns) + (SELECT count(*) FROM xchgs) + (SELECT count(*) FROM udp_socks) + (SELECT count(*) FROM dgrams)")
