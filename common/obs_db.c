@@ -45,6 +45,24 @@ static int obs_db_empty(sqlite3 *db)
     return empty;
 }
 
+/* Drops every view and makes the current ones (after a migration). */
+static int obs_db_remake_views(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_schema WHERE type = 'view'", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        char *drop = sqlite3_mprintf("DROP VIEW \"%w\"", (const char *)sqlite3_column_text(st, 0));
+        rc = drop ? obs_db_exec(db, drop, err, errlen) : -1;
+        sqlite3_free(drop);
+    }
+    sqlite3_finalize(st);
+    return rc == 0 ? obs_db_exec(db, obs_db_views_sql, err, errlen) : -1;
+}
+
 /* Creates or migrates the schema inside one write transaction, so that two
  * programs opening a new database at once do it exactly once. */
 static int obs_db_prepare_schema(sqlite3 *db, char *err, size_t errlen)
@@ -55,13 +73,14 @@ static int obs_db_prepare_schema(sqlite3 *db, char *err, size_t errlen)
         return -1;
     }
     int version = obs_db_version(db), empty = obs_db_empty(db), rc = 0;
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d", OBS_DB_VERSION);
     if (version == 0 && empty == 1) {
         rc = obs_db_exec(db, obs_db_schema_sql, why, sizeof why);
-        if (rc == 0) {
-            char set[64];
-            snprintf(set, sizeof set, "PRAGMA user_version = %d", OBS_DB_VERSION);
+        if (rc == 0)
+            rc = obs_db_exec(db, obs_db_views_sql, why, sizeof why);
+        if (rc == 0)
             rc = obs_db_exec(db, set, why, sizeof why);
-        }
         if (rc != 0)
             snprintf(err, errlen, "cannot create the schema: %s", why);
     } else if (version <= 0) {
@@ -71,15 +90,15 @@ static int obs_db_prepare_schema(sqlite3 *db, char *err, size_t errlen)
         snprintf(err, errlen, "made by a newer observe (schema version %d; this program knows up to %d)",
                  version, OBS_DB_VERSION);
         rc = -1;
-    } else {
+    } else if (version < OBS_DB_VERSION) {
         for (int v = version + 1; v <= OBS_DB_VERSION && rc == 0; v++) {
-            char set[64];
-            snprintf(set, sizeof set, "PRAGMA user_version = %d", v);
             rc = obs_db_exec(db, obs_db_migrations[v], why, sizeof why);
-            if (rc == 0)
-                rc = obs_db_exec(db, set, why, sizeof why);
             if (rc != 0)
                 snprintf(err, errlen, "cannot migrate schema version %d to %d: %s", v - 1, v, why);
+        }
+        if (rc == 0 && (obs_db_remake_views(db, why, sizeof why) != 0 || obs_db_exec(db, set, why, sizeof why) != 0)) {
+            snprintf(err, errlen, "cannot migrate to schema version %d: %s", OBS_DB_VERSION, why);
+            rc = -1;
         }
     }
     obs_db_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", why, sizeof why);

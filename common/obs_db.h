@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define OBS_DB_VERSION 1 /* PRAGMA user_version of db/schema.sql */
+#define OBS_DB_VERSION 2 /* PRAGMA user_version of db/schema.sql */
 
 enum obs_db_mode {
     OBS_DB_READ,   /* must exist and have our schema */
@@ -30,7 +30,9 @@ int obs_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* The schema version of an open database (-1 on error). */
 int obs_db_version(sqlite3 *db);
 
-/* The schema text this program creates (db/schema.sql). */
+/* The schema this program creates: tables (db/schema.sql) and views
+ * (db/views.sql). */
 extern const char obs_db_schema_sql[];
+extern const char obs_db_views_sql[];
 
 #endif

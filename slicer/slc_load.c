@@ -40,8 +40,8 @@ enum { ST_RUN, ST_TAG_REC, ST_TAG_ADD, ST_TAGS_TEXT, ST_WAITAGG, ST_UPTO, ST_COU
 static const char *const slc_sql[ST_COUNT] = {
     [ST_RUN] = "INSERT INTO runs (run_id, client_host, boot_id, pid, ppid, uid, exe_path, exe, args, tags, "
                "anchor_realtime_ns, anchor_monotonic_ns, wait_mode, " OBS_COUNTERS(SLC_X_COUNTER_COL)
-               "source, loaded_upto, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, "
-               OBS_COUNTERS(SLC_X_COUNTER_PARAM) "?, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+               "source, loaded_upto, loaded_at, hostname) VALUES (?1, ?2, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, "
+               OBS_COUNTERS(SLC_X_COUNTER_PARAM) "?, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?2) "
                "ON CONFLICT(run_id) DO UPDATE SET " OBS_COUNTERS(SLC_X_COUNTER_SET)
                "source = excluded.source, loaded_at = excluded.loaded_at RETURNING id, loaded_upto",
     /* recorded tags never override a value added later with -t */
