@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/obs_stats.h"
 #include "slc.h"
 
 /* ---- output escaping ---------------------------------------------------------- */
@@ -184,69 +185,11 @@ int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum s
 
 #define SLC_PHASES 7
 
-struct slc_values {
-    double *v;
-    size_t n, cap;
-};
-
-struct slc_stats {
-    size_t count;
-    double min, median, p90, p99, max, mean;
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Percentile by linear interpolation between the closest ranks (p in 0..1). */
-static double percentile(const double *sorted, size_t n, double p)
-{
-    double pos = p * (double)(n - 1);
-    size_t lo = (size_t)pos;
-    if (lo + 1 >= n)
-        return sorted[n - 1];
-    return sorted[lo] + (sorted[lo + 1] - sorted[lo]) * (pos - (double)lo);
-}
-
-static struct slc_stats stats_of(struct slc_values *vals)
-{
-    struct slc_stats s = { .count = vals->n };
-    if (!vals->n)
-        return s;
-    qsort(vals->v, vals->n, sizeof *vals->v, cmp_double);
-    double sum = 0;
-    for (size_t i = 0; i < vals->n; i++)
-        sum += vals->v[i];
-    s.min = vals->v[0];
-    s.max = vals->v[vals->n - 1];
-    s.median = percentile(vals->v, vals->n, 0.5);
-    s.p90 = percentile(vals->v, vals->n, 0.9);
-    s.p99 = percentile(vals->v, vals->n, 0.99);
-    s.mean = sum / (double)vals->n;
-    return s;
-}
-
-static int push(struct slc_values *vals, double v)
-{
-    if (vals->n == vals->cap) {
-        size_t cap = vals->cap ? vals->cap * 2 : 1024;
-        double *p = realloc(vals->v, cap * sizeof *p);
-        if (!p)
-            return -1;
-        vals->v = p;
-        vals->cap = cap;
-    }
-    vals->v[vals->n++] = v;
-    return 0;
-}
-
 /* One output row: a group and one phase. */
 struct slc_row {
     char *group;
     int phase;
-    struct slc_stats s;
+    struct obs_stats s;
 };
 
 struct slc_rows {
@@ -254,7 +197,7 @@ struct slc_rows {
     size_t n, cap;
 };
 
-static int emit_group(struct slc_rows *rows, const char *group, struct slc_values vals[SLC_PHASES])
+static int emit_group(struct slc_rows *rows, const char *group, struct obs_values vals[SLC_PHASES])
 {
     for (int p = 0; p < SLC_PHASES; p++) {
         if (rows->n == rows->cap) {
@@ -265,7 +208,7 @@ static int emit_group(struct slc_rows *rows, const char *group, struct slc_value
             rows->row = r;
             rows->cap = cap;
         }
-        rows->row[rows->n++] = (struct slc_row){ strdup(group), p + 1, stats_of(&vals[p]) };
+        rows->row[rows->n++] = (struct slc_row){ strdup(group), p + 1, obs_stats_of(&vals[p]) };
         vals[p].n = 0;
     }
     return 0;
@@ -353,7 +296,7 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
     int k = sqlite3_bind_parameter_index(st, ":by_key");
     if (k)
         sqlite3_bind_text(st, k, by + 4, -1, SQLITE_STATIC);
-    struct slc_values vals[SLC_PHASES] = { 0 };
+    struct obs_values vals[SLC_PHASES] = { 0 };
     struct slc_rows rows = { 0 };
     char *group = NULL;
     int rc, status = 0;
@@ -369,7 +312,7 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
             group = strdup(g);
         for (int p = 0; p < SLC_PHASES && status == 0; p++)
             if (sqlite3_column_type(st, p + 1) != SQLITE_NULL)
-                status = push(&vals[p], sqlite3_column_double(st, p + 1));
+                status = obs_values_push(&vals[p], sqlite3_column_double(st, p + 1));
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
@@ -384,7 +327,7 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
         print_rows(out, &rows, by, fmt);
     free(group);
     for (int p = 0; p < SLC_PHASES; p++)
-        free(vals[p].v);
+        obs_values_free(&vals[p]);
     for (size_t i = 0; i < rows.n; i++)
         free(rows.row[i].group);
     free(rows.row);
