@@ -23,6 +23,7 @@ SELECT c.id AS conn_id, r.run_id AS run, r.client_host, r.pid, r.exe,
        COALESCE(s.label, sa.label, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server')) AS server,
        COALESCE(s.mechanism, sa.mechanism,
                 (SELECT value FROM run_tags WHERE run = r.id AND key = 'mechanism')) AS mechanism,
+       COALESCE(s.host, sa.host, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server_host')) AS server_host,
        r.tags,
        strftime('%Y-%m-%dT%H:%M:%fZ', (r.anchor_realtime_ns + c.t_ref - r.anchor_monotonic_ns) / 1e9,
                 'unixepoch') AS start_time,
@@ -49,7 +50,7 @@ LEFT JOIN servers sa ON sa.addr = c.peer_addr AND sa.port = 0;
 
 CREATE VIEW exchange_phases AS
 SELECT x.id AS xchg_id, x.conn AS conn_id, p.run, p.client_host, p.pid, p.exe, p.side,
-       p.peer_addr, p.peer_port, p.server, p.mechanism, p.tags, x.seq,
+       p.peer_addr, p.peer_port, p.server, p.mechanism, p.server_host, p.tags, x.seq,
        strftime('%Y-%m-%dT%H:%M:%fZ', (p.start_ns + x.t_ref - c.t_ref) / 1e9, 'unixepoch') AS start_time,
        p.start_ns + x.t_ref - c.t_ref AS start_ns,
        (x.t_ref + x.d_req_first
@@ -70,6 +71,7 @@ SELECT d.id AS dgram_id, d.sock AS sock_id, r.run_id AS run, r.client_host, r.pi
        COALESCE(s.label, sa.label, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server')) AS server,
        COALESCE(s.mechanism, sa.mechanism,
                 (SELECT value FROM run_tags WHERE run = r.id AND key = 'mechanism')) AS mechanism,
+       COALESCE(s.host, sa.host, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server_host')) AS server_host,
        r.tags,
        strftime('%Y-%m-%dT%H:%M:%fZ', (r.anchor_realtime_ns + d.t_ref - r.anchor_monotonic_ns) / 1e9,
                 'unixepoch') AS start_time,
