@@ -24,6 +24,9 @@ DBLIB_H   := common/obs_db.h common/obs_filter.h common/obs_stats.h $(B)/gen/obs
 DB_SQL    := db/schema.sql db/views.sql $(sort $(wildcard db/migrate-*.sql))
 SLICER_SRC := slicer/observe-slicer.c slicer/slc_load.c slicer/slc_query.c $(READER) $(DBLIB)
 SLICER_H  := slicer/slc.h $(READER_H) $(DBLIB_H)
+MANAGER_SRC := manager/observe-manager.c manager/mgr_inventory.c manager/mgr_pull.c manager/mgr_merge.c \
+               manager/mgr_plot.c manager/mgr_report.c $(DBLIB)
+MANAGER_H := manager/mgr.h $(DBLIB_H)
 TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/tests/%,$(wildcard tests/progs/*.c))
 LAB_PROGS  := $(B)/observe-httpd
 
@@ -31,9 +34,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all check check-deps demo bench install clean deps
 
-all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
+all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
-     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader
+     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader $(B)/asan/observe-manager
 
 $(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen $(B)/fuzz:
 	mkdir -p $@
@@ -59,6 +62,12 @@ $(B)/observe-slicer: $(SLICER_SRC) $(SLICER_H) | $(B)
 
 $(B)/asan/observe-slicer: $(SLICER_SRC) $(SLICER_H) | $(B)/asan
 	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -I$(B)/gen -o $@ $(SLICER_SRC) -lsqlite3 -lm
+
+$(B)/observe-manager: $(MANAGER_SRC) $(MANAGER_H) | $(B)
+	$(CC) $(WARN) $(CFLAGS) -I$(B)/gen -o $@ $(MANAGER_SRC) -lsqlite3 -lm
+
+$(B)/asan/observe-manager: $(MANAGER_SRC) $(MANAGER_H) | $(B)/asan
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -I$(B)/gen -o $@ $(MANAGER_SRC) -lsqlite3 -lm
 
 $(B)/observe: preload/observe.sh | $(B)
 	sed 's|@LIBDIR@|$(LIBDIR)|g' $< > $@ && chmod +x $@
@@ -98,10 +107,11 @@ bench: all
 	@bench/run.sh
 	@bench/slicer-load.sh
 
-install: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe
+install: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(B)/libobserve.so $(DESTDIR)$(LIBDIR)/libobserve.so
 	install -m 0755 $(B)/observe-slicer $(DESTDIR)$(BINDIR)/observe-slicer
+	install -m 0755 $(B)/observe-manager $(DESTDIR)$(BINDIR)/observe-manager
 	install -m 0755 $(B)/observe $(DESTDIR)$(BINDIR)/observe
 
 clean:

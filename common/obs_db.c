@@ -105,7 +105,7 @@ static int obs_db_prepare_schema(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
-static int obs_db_check_readable(sqlite3 *db, char *err, size_t errlen)
+static int obs_db_check_readable(sqlite3 *db, int older_ok, char *err, size_t errlen)
 {
     int version = obs_db_version(db);
     if (version < 0) {
@@ -121,7 +121,7 @@ static int obs_db_check_readable(sqlite3 *db, char *err, size_t errlen)
                  OBS_DB_VERSION);
         return -1;
     }
-    if (version < OBS_DB_VERSION) {
+    if (version < OBS_DB_VERSION && !older_ok) {
         snprintf(err, errlen, "made by an older observe (schema version %d): load into it once to migrate it",
                  version);
         return -1;
@@ -134,12 +134,12 @@ int obs_db_open(const char *path, enum obs_db_mode mode, sqlite3 **dbp, char *er
     char why[256];
     *dbp = NULL;
     struct stat st;
-    if (mode == OBS_DB_READ && stat(path, &st) != 0) {
+    if (mode != OBS_DB_WRITE && stat(path, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     /* one connection per thread: SQLite's own mutexes are not needed */
-    int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX | (mode == OBS_DB_READ ? SQLITE_OPEN_READONLY
+    int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX | (mode != OBS_DB_WRITE ? SQLITE_OPEN_READONLY
                                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
@@ -162,7 +162,7 @@ int obs_db_open(const char *path, enum obs_db_mode mode, sqlite3 **dbp, char *er
             snprintf(err, errlen, "%s: %s", path, why);
             rc = -1;
         }
-    } else if (obs_db_check_readable(db, why, sizeof why) != 0) {
+    } else if (obs_db_check_readable(db, mode == OBS_DB_READ_OLDER, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: %s", path, why);
         rc = -1;
     }

@@ -18,6 +18,7 @@
 
 enum obs_db_mode {
     OBS_DB_READ,   /* must exist and have our schema */
+    OBS_DB_READ_OLDER, /* must exist and have our schema or an older one (to copy it) */
     OBS_DB_WRITE,  /* created and migrated as needed */
 };
 

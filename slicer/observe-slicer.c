@@ -384,7 +384,8 @@ static void snapshot_usage(FILE *f)
             "\n"
             "Writes a consistent copy of DB to OUT ('-': standard output) with SQLite's\n"
             "backup API, while other processes may be loading into DB.  OUT is written\n"
-            "to a temporary file beside it and renamed into place when complete.\n",
+            "to a temporary file beside it and renamed into place when complete.  A\n"
+            "database made by an older observe is copied, and the copy migrated.\n",
             slc_prog);
 }
 
@@ -442,7 +443,7 @@ static int cmd_snapshot(int argc, char **argv)
         return usage_error(snapshot_usage, "%s", "want DB and OUT");
     char err[4600];
     sqlite3 *src;
-    if (obs_db_open(args[0], OBS_DB_READ, &src, err, sizeof err) != 0) {
+    if (obs_db_open(args[0], OBS_DB_READ_OLDER, &src, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", slc_prog, err);
         return 1;
     }
@@ -462,6 +463,11 @@ static int cmd_snapshot(int argc, char **argv)
     }
     int rc = backup_into(src, tmp, err, sizeof err);
     sqlite3_close(src);
+    sqlite3 *copy;
+    if (rc == 0 && obs_db_open(tmp, OBS_DB_WRITE, &copy, err, sizeof err) == 0) /* migrates an older copy */
+        sqlite3_close(copy);
+    else if (rc == 0)
+        rc = -1;
     if (rc != 0)
         fprintf(stderr, "%s: snapshot of %s failed: %s\n", slc_prog, args[0], err);
     else if (to_stdout && copy_to_stdout(fd) != 0) {

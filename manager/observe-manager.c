@@ -1,0 +1,258 @@
+/* observe-manager — collects what many client hosts measured and shows it.
+ *
+ *   pull    ssh to each client host (N at a time), bring back a consistent
+ *           snapshot of its observe database, check it, merge it;
+ *   plot    gnuplot plots (PNG and SVG) of latency across server hosts and
+ *           their event mechanisms;
+ *   report  one static HTML page with every plot and the summary tables.
+ *
+ * Exit status: 0 success, 1 some host or input failed, 2 usage error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/obs_db.h"
+#include "mgr.h"
+
+const char *mgr_prog = "observe-manager";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--remote-slicer PATH]\n"
+            "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
+            "                 bring back every client host's database and merge it into DB\n"
+            "  plot [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
+            "                 latency plots across server hosts, PNG and SVG, with gnuplot\n"
+            "  report [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
+            "                 DIR/report.html: every plot, the summary tables, the sources\n"
+            "\n"
+            "Run '%s COMMAND --help' for a command's options.\n",
+            mgr_prog, mgr_prog);
+}
+
+static int usage_error(void (*cmd_usage)(FILE *), const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", mgr_prog);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    cmd_usage(stderr);
+    return 2;
+}
+
+static int is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+}
+
+static void pull_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout SECONDS]\n"
+            "       [--remote-slicer PATH] [--progress|--no-progress]\n"
+            "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
+            "\n"
+            "For each client host, over OpenSSH (BatchMode: keys or an agent, never a\n"
+            "password prompt), takes a consistent snapshot of its observe database on the\n"
+            "remote side (observe-slicer snapshot; a log directory is loaded into a\n"
+            "temporary database first), brings it back, checks it (it is untrusted:\n"
+            "integrity, exactly our schema, no triggers) and merges it into DB under the\n"
+            "host's name.  Pulling again adds nothing twice.  A host that is down or\n"
+            "refuses is reported; the others are still merged.\n"
+            "\n"
+            "  INVENTORY          a file of client hosts and servers (see\n"
+            "                     manager/inventory.example); or hosts on the command line:\n"
+            "  NAME=[USER@]HOST[:PORT]:/PATH  PATH ending in .db is a database, otherwise\n"
+            "                     a log directory\n"
+            "  -j N               hosts pulled at once (default 4)\n"
+            "  -F SSH_CONFIG      ssh's configuration file (default: ssh's own)\n"
+            "  --db DB            the manager's database (default observe.db)\n"
+            "  --timeout SECONDS  per host (default 300)\n"
+            "  --remote-slicer P  observe-slicer on the client hosts (default: on their PATH)\n"
+            "  --progress         a progress line on stderr (default when it is a terminal)\n"
+            "\n"
+            "OBSERVE_SSH names the ssh program (default ssh).  Exit status: 0 every host\n"
+            "merged, 1 some failed, 2 usage error.\n",
+            mgr_prog);
+}
+
+static int cmd_pull(int argc, char **argv)
+{
+    struct mgr_inventory inv = { 0 };
+    struct mgr_pull_opts o = { .jobs = 4, .timeout = 300, .progress = isatty(2) };
+    const char *dbpath = "observe.db";
+    char err[1024];
+    int status = -1;
+    o.ssh = getenv("OBSERVE_SSH") && *getenv("OBSERVE_SSH") ? getenv("OBSERVE_SSH") : "ssh";
+    for (int i = 1; i < argc && status < 0; i++) {
+        const char *a = argv[i];
+        int has_value = !strcmp(a, "-j") || !strcmp(a, "-F") || !strcmp(a, "--db") || !strcmp(a, "--timeout") ||
+                        !strcmp(a, "--remote-slicer");
+        if (is_help(a)) {
+            pull_usage(stdout);
+            status = 0;
+        } else if (has_value && i + 1 >= argc) {
+            status = usage_error(pull_usage, "%s needs a value", a);
+        } else if (!strcmp(a, "-j")) {
+            o.jobs = atoi(argv[++i]);
+            if (o.jobs < 1 || o.jobs > 256)
+                status = usage_error(pull_usage, "bad -j '%s' (1 to 256)", argv[i]);
+        } else if (!strcmp(a, "--timeout")) {
+            o.timeout = atoi(argv[++i]);
+            if (o.timeout < 1)
+                status = usage_error(pull_usage, "bad --timeout '%s'", argv[i]);
+        } else if (!strcmp(a, "-F")) {
+            o.ssh_config = argv[++i];
+        } else if (!strcmp(a, "--db")) {
+            dbpath = argv[++i];
+        } else if (!strcmp(a, "--remote-slicer")) {
+            o.remote_slicer = argv[++i];
+        } else if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
+            o.progress = a[2] == 'p';
+        } else if (a[0] == '-') {
+            status = usage_error(pull_usage, "unknown option '%s'", a);
+        } else if (strchr(a, '=') && strstr(a, ":/")) {
+            if (mgr_inventory_add_spec(&inv, a, err, sizeof err) != 0)
+                status = usage_error(pull_usage, "%s", err);
+        } else if (mgr_inventory_read(&inv, a, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", mgr_prog, err);
+            status = 1;
+        }
+    }
+    if (status < 0 && inv.nhosts == 0)
+        status = usage_error(pull_usage, "%s", "no client hosts (give an inventory or NAME=HOST:/PATH)");
+    if (status >= 0) {
+        mgr_inventory_free(&inv);
+        return status;
+    }
+    sqlite3 *db;
+    if (obs_db_open(dbpath, OBS_DB_WRITE, &db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", mgr_prog, err);
+        mgr_inventory_free(&inv);
+        return 1;
+    }
+    int rc = mgr_store_servers(db, &inv, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s: %s: %s\n", mgr_prog, dbpath, err);
+    else
+        rc = mgr_pull(db, &inv, &o);
+    sqlite3_close(db);
+    mgr_inventory_free(&inv);
+    return rc == 0 ? 0 : 1;
+}
+
+static void plot_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s plot|report [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
+            "\n"
+            "plot writes into DIR (default observe-plots), each as PNG and SVG:\n"
+            "  latency-by-server   median and p99 of T4 and T7 per server host and mechanism\n"
+            "  t7-cdf              the distribution of T7 per server\n"
+            "  phases              the T1-T6 breakdown (means) per server, stacked\n"
+            "  latency-vs-KEY      median T7 against a numeric tag, one line per mechanism\n"
+            "  udp-vs-KEY          median datagram response time against it (UDP runs)\n"
+            "  reply-rate          replies/s against the request rate tag\n"
+            "report also writes DIR/report.html: every plot, the summary tables and\n"
+            "which hosts and runs the data came from (a static page, no scripts).\n"
+            "\n"
+            "  --db DB         the database (default observe.db)\n"
+            "  -o DIR          output directory (created)\n"
+            "  --x-tag KEY     a numeric tag to plot against (default: rate, idle, ports,\n"
+            "                  those present)\n"
+            "  --rate-tag KEY  the tag holding the request rate (default rate)\n"
+            "\n"
+            "%s",
+            mgr_prog, obs_filter_help);
+}
+
+static int cmd_plot(int argc, char **argv, int report)
+{
+    struct mgr_plot_opts o = { .outdir = "observe-plots", .rate_tag = "rate" };
+    const char *dbpath = "observe.db";
+    char err[1024];
+    int status = -1;
+    obs_filter_init(&o.filter);
+    for (int i = 1; i < argc && status < 0; i++) {
+        const char *a = argv[i];
+        int has_value = !strcmp(a, "-o") || !strcmp(a, "--db") || !strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag");
+        int rc;
+        if (is_help(a)) {
+            plot_usage(stdout);
+            status = 0;
+        } else if (has_value && i + 1 >= argc) {
+            status = usage_error(plot_usage, "%s needs a value", a);
+        } else if (!strcmp(a, "-o")) {
+            o.outdir = argv[++i];
+        } else if (!strcmp(a, "--db")) {
+            dbpath = argv[++i];
+        } else if (!strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag")) {
+            const char *k = argv[++i];
+            if (!obs_tag_valid(k) || strchr(k, '='))
+                status = usage_error(plot_usage, "bad tag key '%s'", k);
+            else if (a[2] == 'r')
+                o.rate_tag = k;
+            else if (o.nxtags == 8)
+                status = usage_error(plot_usage, "%s", "at most 8 --x-tag");
+            else
+                o.xtags[o.nxtags++] = k;
+        } else if ((rc = obs_filter_option(&o.filter, argc, argv, &i, err, sizeof err)) != 0) {
+            if (rc < 0)
+                status = usage_error(plot_usage, "%s", err);
+        } else {
+            status = usage_error(plot_usage, a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+        }
+    }
+    if (status >= 0) {
+        obs_filter_free(&o.filter);
+        return status;
+    }
+    sqlite3 *db;
+    if (obs_db_open(dbpath, OBS_DB_READ, &db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", mgr_prog, err);
+        obs_filter_free(&o.filter);
+        return 1;
+    }
+    struct mgr_plots made = { 0 };
+    int rc;
+    if (mkdir(o.outdir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: %s\n", mgr_prog, o.outdir, strerror(errno));
+        rc = -1;
+    } else {
+        rc = report ? mgr_report(db, &o, dbpath) : mgr_plot(db, &o, &made);
+    }
+    if (rc == 0 && !report)
+        printf("%d plots in %s\n", made.n, o.outdir);
+    sqlite3_close(db);
+    obs_filter_free(&o.filter);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "pull") == 0)
+        return cmd_pull(argc - 1, argv + 1);
+    if (strcmp(argv[1], "plot") == 0)
+        return cmd_plot(argc - 1, argv + 1, 0);
+    if (strcmp(argv[1], "report") == 0)
+        return cmd_plot(argc - 1, argv + 1, 1);
+    fprintf(stderr, "%s: unknown command '%s'\n", mgr_prog, argv[1]);
+    usage(stderr);
+    return 2;
+}
