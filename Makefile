@@ -106,6 +106,7 @@ demo: deps
 bench: all
 	@bench/run.sh
 	@bench/slicer-load.sh
+	@bench/manager-merge.sh
 
 install: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

@@ -43,7 +43,8 @@ struct mgr_inventory {
     int nservers;
 };
 
-/* Reads an inventory file: 0, or -1 with err naming the file and line. */
+/* Reads an inventory file: the number of bad lines (each reported on
+ * stderr and skipped), or -1 with err set when the file cannot be read. */
 int mgr_inventory_read(struct mgr_inventory *inv, const char *path, char *err, size_t errlen);
 /* Adds a host given as NAME=[USER@]HOST[:PORT]:/PATH: 0, or -1 with err. */
 int mgr_inventory_add_spec(struct mgr_inventory *inv, const char *spec, char *err, size_t errlen);

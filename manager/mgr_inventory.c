@@ -233,33 +233,39 @@ int mgr_inventory_read(struct mgr_inventory *inv, const char *path, char *err, s
         return -1;
     }
     char line[4096], why[512];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    int lineno = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
         lineno++;
+        int rc = 0;
         if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            snprintf(why, sizeof why, "line too long");
             rc = -1;
-            break;
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+        } else {
+            char *fields[16], *save = NULL;
+            int n = 0;
+            for (char *t = strtok_r(line, " \t\r\n", &save); t && n < 16; t = strtok_r(NULL, " \t\r\n", &save))
+                fields[n++] = t;
+            if (n == 0 || fields[0][0] == '#')
+                continue;
+            if (strcmp(fields[0], "client") == 0)
+                rc = parse_client(inv, fields, n, why, sizeof why);
+            else if (strcmp(fields[0], "server") == 0)
+                rc = parse_server(inv, fields, n, why, sizeof why);
+            else {
+                snprintf(why, sizeof why, "unknown line '%.100s' (client or server)", fields[0]);
+                rc = -1;
+            }
         }
-        char *fields[16], *save = NULL;
-        int n = 0;
-        for (char *t = strtok_r(line, " \t\r\n", &save); t && n < 16; t = strtok_r(NULL, " \t\r\n", &save))
-            fields[n++] = t;
-        if (n == 0 || fields[0][0] == '#')
-            continue;
-        if (strcmp(fields[0], "client") == 0)
-            rc = parse_client(inv, fields, n, why, sizeof why);
-        else if (strcmp(fields[0], "server") == 0)
-            rc = parse_server(inv, fields, n, why, sizeof why);
-        else {
-            snprintf(why, sizeof why, "unknown line '%s' (client or server)", fields[0]);
-            rc = -1;
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s:%d: %s: line skipped\n", mgr_prog, path, lineno, why);
+            bad++;
         }
-        if (rc != 0)
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
     }
     fclose(f);
-    return rc;
+    return bad;
 }
 
 int mgr_inventory_add_spec(struct mgr_inventory *inv, const char *spec, char *err, size_t errlen)

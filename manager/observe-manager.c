@@ -2,6 +2,7 @@
  *
  *   pull    ssh to each client host (N at a time), bring back a consistent
  *           snapshot of its observe database, check it, merge it;
+ *   merge   the same for database files already here;
  *   plot    gnuplot plots (PNG and SVG) of latency across server hosts and
  *           their event mechanisms;
  *   report  one static HTML page with every plot and the summary tables.
@@ -29,6 +30,8 @@ static void usage(FILE *f)
             "  pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--remote-slicer PATH]\n"
             "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
             "                 bring back every client host's database and merge it into DB\n"
+            "  merge [--db DB] NAME=FILE...\n"
+            "                 merge databases that are already here (same checks as pull)\n"
             "  plot [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
             "                 latency plots across server hosts, PNG and SVG, with gnuplot\n"
             "  report [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
@@ -89,7 +92,7 @@ static int cmd_pull(int argc, char **argv)
     struct mgr_pull_opts o = { .jobs = 4, .timeout = 300, .progress = isatty(2) };
     const char *dbpath = "observe.db";
     char err[1024];
-    int status = -1;
+    int status = -1, bad = 0;
     o.ssh = getenv("OBSERVE_SSH") && *getenv("OBSERVE_SSH") ? getenv("OBSERVE_SSH") : "ssh";
     for (int i = 1; i < argc && status < 0; i++) {
         const char *a = argv[i];
@@ -119,15 +122,22 @@ static int cmd_pull(int argc, char **argv)
         } else if (a[0] == '-') {
             status = usage_error(pull_usage, "unknown option '%s'", a);
         } else if (strchr(a, '=') && strstr(a, ":/")) {
-            if (mgr_inventory_add_spec(&inv, a, err, sizeof err) != 0)
-                status = usage_error(pull_usage, "%s", err);
-        } else if (mgr_inventory_read(&inv, a, err, sizeof err) != 0) {
-            fprintf(stderr, "%s: %s\n", mgr_prog, err);
-            status = 1;
+            /* a bad host is reported and left out; the others are pulled */
+            if (mgr_inventory_add_spec(&inv, a, err, sizeof err) != 0) {
+                fprintf(stderr, "%s: %s: left out\n", mgr_prog, err);
+                bad++;
+            }
+        } else {
+            int n = mgr_inventory_read(&inv, a, err, sizeof err);
+            if (n < 0) {
+                fprintf(stderr, "%s: %s\n", mgr_prog, err);
+                status = 1;
+            }
+            bad += n > 0 ? n : 0;
         }
     }
     if (status < 0 && inv.nhosts == 0)
-        status = usage_error(pull_usage, "%s", "no client hosts (give an inventory or NAME=HOST:/PATH)");
+        status = bad ? 1 : usage_error(pull_usage, "%s", "no client hosts (give an inventory or NAME=HOST:/PATH)");
     if (status >= 0) {
         mgr_inventory_free(&inv);
         return status;
@@ -145,7 +155,72 @@ static int cmd_pull(int argc, char **argv)
         rc = mgr_pull(db, &inv, &o);
     sqlite3_close(db);
     mgr_inventory_free(&inv);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 && !bad ? 0 : 1;
+}
+
+static void merge_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s merge [--db DB] NAME=FILE...\n"
+            "\n"
+            "Merges observe databases that are already here (copied by other means) into\n"
+            "DB under the host name NAME, with the same checks as pull: each file is\n"
+            "untrusted (integrity, exactly our schema, no triggers).  Merging again adds\n"
+            "nothing twice.  Exit status: 0 all merged, 1 some could not be, 2 usage error.\n",
+            mgr_prog);
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    const char *dbpath = "observe.db";
+    int first = 1;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            merge_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--db")) {
+            if (i + 1 >= argc)
+                return usage_error(merge_usage, "%s needs a value", argv[i]);
+            dbpath = argv[++i];
+            first = i + 1;
+        } else if (argv[i][0] == '-') {
+            return usage_error(merge_usage, "unknown option '%s'", argv[i]);
+        } else if (!strchr(argv[i], '=') || argv[i][0] == '=') {
+            return usage_error(merge_usage, "want NAME=FILE, not '%s'", argv[i]);
+        }
+    }
+    if (first >= argc)
+        return usage_error(merge_usage, "%s", "no database to merge");
+    char err[1024];
+    sqlite3 *db;
+    if (obs_db_open(dbpath, OBS_DB_WRITE, &db, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", mgr_prog, err);
+        return 1;
+    }
+    int failed = 0;
+    for (int i = first; i < argc; i++) {
+        if (!strcmp(argv[i], "--db")) {
+            i++;
+            continue;
+        }
+        char *name = strndup(argv[i], (size_t)(strchr(argv[i], '=') - argv[i]));
+        const char *file = strchr(argv[i], '=') + 1;
+        struct mgr_merge_stats st;
+        if (!obs_tag_valid(name) || name[0] == '-') {
+            fprintf(stderr, "%s: bad host name '%s'\n", mgr_prog, name);
+            failed++;
+        } else if (mgr_check_db(file, err, sizeof err) != 0 || mgr_merge(db, file, name, &st, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", mgr_prog, file, err);
+            failed++;
+        } else {
+            printf("%s: %s: merged %lld records of %lld processes\n", mgr_prog, name, (long long)st.records,
+                   (long long)st.runs);
+        }
+        free(name);
+    }
+    sqlite3_close(db);
+    return failed ? 1 : 0;
 }
 
 static void plot_usage(FILE *f)
@@ -248,6 +323,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "pull") == 0)
         return cmd_pull(argc - 1, argv + 1);
+    if (strcmp(argv[1], "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     if (strcmp(argv[1], "plot") == 0)
         return cmd_plot(argc - 1, argv + 1, 0);
     if (strcmp(argv[1], "report") == 0)

@@ -52,6 +52,7 @@ class Case:
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="obs-%s-" % name)
         self.procs = []
+        self.cleanups = []  # functions run after the processes are stopped, last first
 
     def logdir(self, name="logs"):
         d = os.path.join(self.dir, name)
@@ -73,6 +74,11 @@ class Case:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception as e:  # a cleanup that fails must not hide the others
+                print("cleanup of %s: %s" % (self.name, e), file=sys.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ trap 'rm -f "$out"' EXIT
 
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/test_*.py)
-sanitized=(tests/test_behaviour.py tests/test_clients.py tests/test_reader.py tests/test_slicer.py)
+sanitized=(tests/test_behaviour.py tests/test_clients.py tests/test_reader.py tests/test_slicer.py tests/test_manager.py)
 
 run_file() { # SANITIZE FILE
     local before after rc

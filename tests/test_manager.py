@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""observe-manager with real OpenSSH: sshd in network namespaces that stand
+for client hosts (198.18.0.0/15) and on loopback, each holding a database
+made by real clients under the library; pull, merge, check the rows; the
+ways a pull goes wrong; plots and the report from a known dataset.  Nothing
+taken from a database, a tag, a label or a host name may be executed."""
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import obstest as T
+from obstest import test
+import netlab
+
+MANAGER = os.path.join(T.BUILD, "asan" if T.SANITIZE else "", "observe-manager")
+SLICER_REMOTE = os.path.join(T.BUILD, "observe-slicer")
+NETCLIENT = os.path.join(T.PROGS, "netclient")
+UDPPING = os.path.join(T.PROGS, "udpping")
+PWNED = "/tmp/observe-manager-test-pwned"
+NASTY = 'x"\'`touch %s`$(touch %s);\\n' % (PWNED, PWNED)
+
+
+def manager(*args, check=True, timeout=300, **kw):
+    env = dict(os.environ)
+    if T.SANITIZE:
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
+    p = subprocess.run([MANAGER] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env,
+                       **kw)
+    if "AddressSanitizer" in p.stderr or "runtime error:" in p.stderr:
+        raise AssertionError("sanitizer report from observe-manager:\n" + p.stderr[-3000:])
+    if check and p.returncode != 0:
+        raise AssertionError("observe-manager %s exited %d: %s" % (" ".join(map(str, args)), p.returncode, p.stderr))
+    return p
+
+
+def query(db, sql, *params):
+    with sqlite3.connect(db) as c:
+        return c.execute(sql, params).fetchall()
+
+
+def client_db(case, name, conns, tags):
+    """A database made by real clients under the library, as a client host has."""
+    port = T.httpd(case, size=1500)
+    logs = case.logdir("logs-" + name)
+    T.run([NETCLIENT, "--port", str(port), "--conns", str(conns), "--requests", "2"], logdir=logs,
+          env={"OBSERVE_TAGS": tags})
+    db = os.path.join(case.dir, name + ".db")
+    subprocess.run([SLICER_REMOTE, "load", "-q", "-o", db, logs], check=True)
+    return db, logs
+
+
+def counts(db):
+    return query(db, "SELECT (SELECT count(*) FROM conns), (SELECT count(*) FROM xchgs), (SELECT count(*) FROM runs)")[0]
+
+
+@test
+def pull_from_hosts_in_network_namespaces(case):
+    netlab.need_netns()
+    key = netlab.keypair(case, "manager-key")
+    dbs, sshds = [], []
+    for i, name in enumerate(("c1", "c2"), start=1):
+        ns, addr = netlab.namespace(case, 60 + i)
+        sshds.append(netlab.Sshd(case, name, addr, 22, key, ns=ns))
+        dbs.append(client_db(case, name, 3 + i, "rate=%d,server_host=vm%d" % (10 * i, i)))
+    cfg = netlab.ssh_config(case, key, sshds)
+    inv = os.path.join(case.dir, "inventory")
+    with open(inv, "w") as f:
+        f.write("# two client hosts\nclient c1 root@%s db=%s\n" % (sshds[0].addr, dbs[0][0]))
+        f.write("client c2 %s:22 logs=%s\n" % (sshds[1].addr, dbs[1][1]))  # a log directory this time
+        f.write("server 127.0.0.1 lab-server host=vm0 mechanism=epoll\n")
+    merged = os.path.join(case.dir, "merged.db")
+    p = manager("pull", "-j", "2", "-F", cfg, "--db", merged, "--remote-slicer", SLICER_REMOTE, inv)
+    T.true("c1: merged" in p.stdout and "c2: merged" in p.stdout, "both merged: %r" % p.stdout)
+    want = [sum(x) for x in zip(counts(dbs[0][0]), counts(dbs[1][0]))]
+    T.eq(list(counts(merged)), want, "connections, exchanges and processes of both hosts")
+    T.eq(query(merged, "SELECT client_host, count(*) FROM phases GROUP BY 1 ORDER BY 1"), [("c1", 4), ("c2", 5)],
+         "rows carry the inventory's host names")
+    T.eq(sorted(set(query(merged, "SELECT server, mechanism FROM phases"))), [("lab-server", "epoll")],
+         "servers labelled from the inventory")
+    T.eq(query(merged, "SELECT host, ok FROM pulls ORDER BY host"), [("c1", 1), ("c2", 1)], "pulls recorded")
+    same = [query(dbs[0][0], "SELECT t1_ms, t4_ms, t7_ms, bytes_received FROM phases ORDER BY conn_id"),
+            query(merged, "SELECT t1_ms, t4_ms, t7_ms, bytes_received FROM phases WHERE client_host = 'c1' ORDER BY conn_id")]
+    T.eq(same[1], same[0], "values unchanged by the trip")
+    before = query(merged, "SELECT * FROM conns ORDER BY id")
+    manager("pull", "-F", cfg, "--db", merged, "--remote-slicer", SLICER_REMOTE, inv)
+    T.eq(query(merged, "SELECT * FROM conns ORDER BY id"), before, "pulling again adds nothing")
+    T.eq(list(counts(merged)), want, "counts after the second pull")
+    T.eq(query(merged, "PRAGMA integrity_check"), [("ok",)], "integrity")
+
+
+def planted(case, good, name, sql):
+    path = os.path.join(case.dir, name + ".db")
+    shutil.copy(good, path)
+    with sqlite3.connect(path) as c:
+        c.executescript(sql)
+    return path
+
+
+@test
+def a_failing_host_is_reported_and_the_others_merged(case):
+    if not os.path.exists(netlab.SSHD):
+        raise T.Skip("sshd is not installed")
+    key, other = netlab.keypair(case, "manager-key"), netlab.keypair(case, "someone-else")
+    good = netlab.Sshd(case, "good", "127.0.0.1", T.free_port(), key)
+    refusing = netlab.Sshd(case, "refusing", "127.0.0.1", T.free_port(), other)
+    cfg = netlab.ssh_config(case, key, [good, refusing])
+    db, _ = client_db(case, "good", 3, "label=" + NASTY + "\nsecond line")
+    corrupt = os.path.join(case.dir, "corrupt.db")
+    with open(db, "rb") as f:
+        data = bytearray(f.read())
+    data[200:3 * 16384] = os.urandom(3 * 16384 - 200)  # the schema page and the next ones
+    with open(corrupt, "wb") as f:
+        f.write(data)
+    trigger = planted(case, db, "trigger", "CREATE TRIGGER t AFTER INSERT ON runs BEGIN DELETE FROM conns; END;")
+    view = planted(case, db, "view", "CREATE VIEW evil AS SELECT 1;")
+    changed = planted(case, db, "changed", "DROP VIEW phases; CREATE VIEW phases AS SELECT * FROM conns;")
+    notours = os.path.join(case.dir, "notours.db")
+    with sqlite3.connect(notours) as c:
+        c.execute("CREATE TABLE x (y)")
+    # a remote side that sends whatever file it is given, as a broken or
+    # hostile host could: the manager's own check must catch it
+    cat = os.path.join(case.dir, "cat-slicer")
+    with open(cat, "w") as f:
+        f.write('#!/bin/sh\ncat "$2"\n')
+    os.chmod(cat, 0o755)
+    noise = os.path.join(case.dir, "noise.db")
+    with open(noise, "wb") as f:
+        f.write(os.urandom(70000))
+    slow = os.path.join(case.dir, "slow-slicer")
+    with open(slow, "w") as f:
+        f.write("#!/bin/sh\nsleep 60\n")
+    os.chmod(slow, 0o755)
+    down = T.free_port()
+    g = "127.0.0.1:%d" % good.port
+    inv = os.path.join(case.dir, "inventory")
+    with open(inv, "w") as f:
+        f.write("client ok %s db=%s\n" % (g, db))
+        f.write("client down 127.0.0.1:%d db=%s\n" % (down, db))
+        f.write("client refused 127.0.0.1:%d db=%s\n" % (refusing.port, db))
+        f.write("client corrupt %s db=%s\n" % (g, corrupt))
+        f.write("client corrupt-sent %s db=%s slicer=%s\n" % (g, corrupt, cat))
+        f.write("client noise-sent %s db=%s slicer=%s\n" % (g, noise, cat))
+        f.write("client trigger-sent %s db=%s slicer=%s\n" % (g, trigger, cat))
+        f.write("client trigger %s db=%s\n" % (g, trigger))
+        f.write("client view %s db=%s\n" % (g, view))
+        f.write("client changed %s db=%s\n" % (g, changed))
+        f.write("client notours %s db=%s\n" % (g, notours))
+        f.write("client missing %s db=%s/none.db\n" % (g, case.dir))
+        f.write("client slow %s db=%s slicer=%s\n" % (g, db, slow))
+        f.write("client -oProxyCommand=touch%s 127.0.0.1 db=/x.db\n" % PWNED)
+        f.write("client dash -oProxyCommand=touch%s db=/x.db\n" % PWNED)
+        f.write("client quote 127.0.0.1:%d db=/tmp/$(touch%s)'`x`.db\n" % (good.port, PWNED))
+        f.write("server 127.0.0.1 %s host=vm1 mechanism=epoll\n" % NASTY.replace(" ", "_").replace("\\n", ""))
+    merged = os.path.join(case.dir, "merged.db")
+    t0 = time.time()
+    p = manager("pull", "-j", "4", "--timeout", "5", "-F", cfg, "--db", merged, "--remote-slicer", SLICER_REMOTE,
+                inv, check=False)
+    T.eq(p.returncode, 1, "exit status says not all succeeded")
+    T.true(time.time() - t0 < 60, "the slow host timed out")
+    err = p.stderr
+
+    def said(host, what):
+        lines = [l for l in err.splitlines() if (" %s (" % host) in l]
+        T.true(any(what in l for l in lines), "%s: want %r in %r" % (host, what, lines or err))
+    said("down", "Connection refused")
+    said("refused", "Permission denied")
+    said("corrupt", "malformed")  # the remote slicer saw it
+    said("corrupt-sent", "not usable")  # the manager saw it
+    said("noise-sent", "not usable")
+    said("trigger-sent", "has a trigger")
+    said("trigger", "has a trigger")
+    said("view", "unexpected view ('evil')")
+    said("changed", "view 'phases' differs from ours")
+    said("notours", "not an observe database")
+    said("missing", "none.db")
+    said("slow", "timed out")
+    T.true("bad client name '-oProxyCommand" in err, "a name beginning with '-' is refused: %r" % err)
+    T.true("bad host '-oProxyCommand" in err, "a host beginning with '-' is refused")
+    said("quote", "$(touch")  # the path went to the remote side as one word, and was not found
+    T.true("ok: merged" in p.stdout, "the good host merged: %r" % p.stdout)
+    T.eq(query(merged, "SELECT count(*) FROM conns"), [(3,)], "only the good host's rows")
+    T.eq(query(merged, "SELECT count(*) FROM pulls WHERE ok = 0"), [(13,)], "each failure recorded")
+    T.true(not os.path.exists(PWNED), "nothing was executed")
+    # labels and tags with quotes, backquotes, $(...) go through plots and report as text
+    out = os.path.join(case.dir, "report")
+    manager("report", "--db", merged, "-o", out)
+    T.true(not os.path.exists(PWNED), "nothing was executed by gnuplot or the report")
+    with open(os.path.join(out, "report.html")) as f:
+        html = f.read()
+    T.true("`touch" in html and "&#39;" in html and "&quot;" in html, "the label is shown escaped")
+    T.true("<script" not in html, "no scripts")
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    T.eq(head[:8], b"\x89PNG\r\n\x1a\n", "%s is a PNG" % path)
+    return struct.unpack(">II", head[16:24])
+
+
+@test
+def plots_and_report_from_a_known_dataset(case):
+    """Three servers (select, poll, epoll), two request rates, UDP at two
+    port counts: every plot is made, valid PNG and SVG, from the right numbers."""
+    logs = case.logdir()
+    for backend in ("select", "poll", "epoll"):
+        port = T.httpd(case, backend=backend, size=800)
+        for rate in (10, 20):
+            T.run([NETCLIENT, "--port", str(port), "--conns", "4", "--requests", "2", "--mode", "poll"], logdir=logs,
+                  env={"OBSERVE_TAGS": "server=%s-vm,mechanism=%s,rate=%d" % (backend, backend, rate)})
+    uport = T.udp_server(case)
+    for ports in (1, 100):
+        T.run([UDPPING, "client", "--port", str(uport), "--count", "5"], logdir=logs,
+              env={"OBSERVE_TAGS": "mechanism=epoll,ports=%d" % ports})
+    db = os.path.join(case.dir, "known.db")
+    subprocess.run([SLICER_REMOTE, "load", "-q", "-o", db, logs], check=True)
+    out = os.path.join(case.dir, "plots")
+    p = manager("plot", "--db", db, "-o", out)
+    names = ["latency-by-server", "phases", "t7-cdf", "latency-vs-rate", "udp-vs-ports", "reply-rate"]
+    T.true(p.stdout.startswith("%d plots" % len(names)), p.stdout)
+    for n in names:
+        w, h = png_size(os.path.join(out, n + ".png"))
+        T.true(w >= 800 and h >= 500, "%s.png is %dx%d" % (n, w, h))
+        root = ET.parse(os.path.join(out, n + ".svg")).getroot()
+        T.eq(root.tag, "{http://www.w3.org/2000/svg}svg", "%s.svg is SVG" % n)
+    # the numbers behind the bars are the slicer's
+    summary = json.loads(subprocess.run([SLICER_REMOTE, "summary", db, "--format", "json"], capture_output=True,
+                                        text=True, check=True).stdout)
+    want = {(r["group"], r["phase"]): r for r in summary}
+    with open(os.path.join(out, "latency-by-server.dat")) as f:
+        rows = [l.rstrip("\n").split("\t") for l in f][1:]
+    # labels that name their mechanism already are not followed by it
+    T.eq(sorted(r[0] for r in rows), ["epoll-vm", "poll-vm", "select-vm"], "one bar group per server")
+    for r in rows:
+        label = r[0].split(" ")[0]
+        T.true(abs(float(r[1]) - want[(label, "T4")]["median_ms"]) < 1e-5, "T4 median of %s" % label)
+        T.true(abs(float(r[4]) - want[(label, "T7")]["p99_ms"]) < 1e-5, "T7 p99 of %s" % label)
+    with open(os.path.join(out, "latency-vs-rate.dat")) as f:
+        text = f.read()
+    T.eq(text.count("\n\n\n"), 2, "three lines (mechanisms) against the rate")
+    out2 = os.path.join(case.dir, "report")
+    manager("report", "--db", db, "-o", out2)
+    with open(os.path.join(out2, "report.html")) as f:
+        html = f.read()
+    for n in names:
+        T.true('src="%s.png"' % n in html, "report shows " + n)
+    T.true("select-vm" in html and "<table>" in html, "summary table")
+    filtered = os.path.join(case.dir, "filtered")
+    manager("plot", "--db", db, "-o", filtered, "--tag", "mechanism=poll")
+    with open(os.path.join(filtered, "latency-by-server.dat")) as f:
+        T.eq(len(f.read().splitlines()), 2, "filters apply to plots")
+
+
+@test
+def command_lines(case):
+    for argv in (["--help"], ["pull", "--help"], ["plot", "--help"], ["report", "--help"]):
+        p = manager(*argv)
+        T.true("usage:" in p.stdout, "%s" % argv)
+    for argv, what in ((["pull"], "no client hosts"), (["pull", "-j", "0", "a=b:/c"], "bad -j"),
+                       (["plot", "--bogus"], "unknown option '--bogus'"), (["frob"], "unknown command"),
+                       (["plot", "--x-tag", "a=b"], "bad tag key")):
+        p = manager(*argv, check=False)
+        T.true(p.returncode == 2 and what in p.stderr, "%s: %d %r" % (argv, p.returncode, p.stderr))
+    p = manager("pull", os.path.join(case.dir, "no-inventory"), check=False)
+    T.true(p.returncode == 1 and "no-inventory" in p.stderr, "missing inventory: %r" % p.stderr)
+    p = manager("plot", "--db", os.path.join(case.dir, "none.db"), check=False)
+    T.true(p.returncode == 1 and "none.db" in p.stderr, "missing database: %r" % p.stderr)
+
+
+if __name__ == "__main__":
+    T.main()
