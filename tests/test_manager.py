@@ -74,8 +74,9 @@ def pull_from_hosts_in_network_namespaces(case):
         f.write("client c2 %s:22 logs=%s\n" % (sshds[1].addr, dbs[1][1]))  # a log directory this time
         f.write("server 127.0.0.1 lab-server host=vm0 mechanism=epoll\n")
     merged = os.path.join(case.dir, "merged.db")
-    p = manager("pull", "-j", "2", "-F", cfg, "--db", merged, "--remote-slicer", SLICER_REMOTE, inv)
+    p = manager("pull", "-j", "2", "-F", cfg, "--db", merged, "--remote-slicer", SLICER_REMOTE, "--progress", inv)
     T.true("c1: merged" in p.stdout and "c2: merged" in p.stdout, "both merged: %r" % p.stdout)
+    T.true("2/2 hosts done, 0 failed" in p.stderr, "the progress line: %r" % p.stderr)
     want = [sum(x) for x in zip(counts(dbs[0][0]), counts(dbs[1][0]))]
     T.eq(list(counts(merged)), want, "connections, exchanges and processes of both hosts")
     T.eq(query(merged, "SELECT client_host, count(*) FROM phases GROUP BY 1 ORDER BY 1"), [("c1", 4), ("c2", 5)],
