@@ -28,7 +28,7 @@ MANAGER_SRC := manager/observe-manager.c manager/mgr_inventory.c manager/mgr_pul
                manager/mgr_plot.c manager/mgr_report.c $(DBLIB)
 MANAGER_H := manager/mgr.h $(DBLIB_H)
 TEST_PROGS := $(patsubst tests/progs/%.c,$(B)/tests/%,$(wildcard tests/progs/*.c))
-LAB_PROGS  := $(B)/observe-httpd
+LAB_PROGS  := $(B)/observe-httpd $(B)/observe-udpd $(B)/observe-udpc $(B)/observe-idle
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -72,8 +72,8 @@ $(B)/asan/observe-manager: $(MANAGER_SRC) $(MANAGER_H) | $(B)/asan
 $(B)/observe: preload/observe.sh | $(B)
 	sed 's|@LIBDIR@|$(LIBDIR)|g' $< > $@ && chmod +x $@
 
-$(B)/observe-httpd: lab/observe-httpd.c | $(B)
-	$(CC) $(WARN) $(CFLAGS) -o $@ $< -levent
+$(B)/observe-%: lab/observe-%.c lab/lab.c lab/lab.h | $(B)
+	$(CC) $(WARN) $(CFLAGS) -o $@ $< lab/lab.c -levent -lm
 
 # The same client built as distributions build theirs: glibc substitutes
 # __recv_chk and friends, which the library must observe too.

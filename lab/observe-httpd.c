@@ -18,11 +18,11 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "lab.h"
+
 static const char *prog = "observe-httpd";
-static const char *const known_methods[] = { "select", "poll", "epoll", "devpoll", "kqueue", "evport", "win32", NULL };
 
 static void usage(FILE *f)
 {
@@ -90,35 +90,6 @@ static void on_request(struct evhttp_request *req, void *arg)
     evtimer_add(d->timer, &r->delay);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-    (void)sig;
-    (void)what;
-    event_base_loopexit(arg, NULL);
-}
-
-static struct event_base *base_with_method(const char *method)
-{
-    struct event_config *cfg = event_config_new();
-    if (!cfg)
-        return NULL;
-    for (int i = 0; known_methods[i]; i++)
-        if (strcmp(known_methods[i], method) != 0)
-            event_config_avoid_method(cfg, known_methods[i]);
-    struct event_base *base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    return base;
-}
-
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
 int main(int argc, char **argv)
 {
     const char *backend = "epoll", *addr = "127.0.0.1";
@@ -130,31 +101,21 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "b:a:p:s:d:h", opts, NULL)) != -1) {
         switch (c) {
         case 'b': backend = optarg; break;
         case 'a': addr = optarg; break;
         case 'p':
-            port = strtol(optarg, &end, 10);
-            if (*end || port < 0 || port > 65535) {
-                fprintf(stderr, "%s: bad port '%s'\n", prog, optarg);
+            if ((port = lab_number(prog, "port", optarg, 0, 65535)) < 0)
                 return 2;
-            }
             break;
         case 's':
-            size = strtol(optarg, &end, 10);
-            if (*end || size < 0 || size > (64L << 20)) {
-                fprintf(stderr, "%s: bad size '%s' (0 to 67108864)\n", prog, optarg);
+            if ((size = lab_number(prog, "size", optarg, 0, 64L << 20)) < 0)
                 return 2;
-            }
             break;
         case 'd':
-            delay_ms = strtol(optarg, &end, 10);
-            if (*end || delay_ms < 0 || delay_ms > 60000) {
-                fprintf(stderr, "%s: bad delay '%s' (0 to 60000 ms)\n", prog, optarg);
+            if ((delay_ms = lab_number(prog, "delay", optarg, 0, 60000)) < 0)
                 return 2;
-            }
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -168,14 +129,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unknown backend '%s' (select, poll or epoll)\n", prog, backend);
         return 2;
     }
-    raise_nofile();
-    signal(SIGPIPE, SIG_IGN);
-    struct event_base *base = base_with_method(backend);
-    if (!base || strcmp(event_base_get_method(base), backend) != 0) {
-        fprintf(stderr, "%s: libevent cannot use backend '%s'%s%s\n", prog, backend,
-                base ? "; it chose " : "", base ? event_base_get_method(base) : "");
+    /* thousands of idle connections; select itself stops at FD_SETSIZE */
+    lab_raise_nofile(65536);
+    struct event_base *base = lab_base(prog, backend);
+    if (!base)
         return 1;
-    }
     struct reply reply = { malloc((size_t)size + 1), (size_t)size,
                            { delay_ms / 1000, (delay_ms % 1000) * 1000 }, base };
     if (!reply.body) {
@@ -186,6 +144,7 @@ int main(int argc, char **argv)
         reply.body[i] = (char)('a' + i % 26);
     struct evhttp *http = evhttp_new(base);
     evhttp_set_gencb(http, on_request, &reply);
+    evhttp_set_timeout(http, 3600); /* idle connections are the experiment: keep them */
     struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(http, addr, (ev_uint16_t)port);
     if (!sock) {
         fprintf(stderr, "%s: cannot listen on %s:%ld: %s\n", prog, addr, port, strerror(errno));
@@ -204,15 +163,10 @@ int main(int argc, char **argv)
             real_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
     }
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
+    lab_stop_on_signals(base);
     printf("%s: listening on %s:%d backend=%s size=%ld\n", prog, ip, real_port, event_base_get_method(base), size);
     fflush(stdout);
     event_base_dispatch(base);
-    event_free(sigint);
-    event_free(sigterm);
     evhttp_free(http);
     event_base_free(base);
     free(reply.body);
