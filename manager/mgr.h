@@ -83,6 +83,7 @@ struct mgr_plot_opts {
     int nxtags;
     const char *xtags[8];  /* numeric tags to plot latency against */
     const char *rate_tag;  /* the tag that holds the request rate */
+    const char *notes;     /* report: a text file of findings to show first */
 };
 
 /* The connections of one server (label and mechanism), T1-T7 each. */

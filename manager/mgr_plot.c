@@ -462,9 +462,7 @@ int mgr_plot(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_plots *made)
     if (mgr_server_groups(db, o, &gs) != 0)
         return -1;
     int rc = 0;
-    if (gs.n == 0)
-        fprintf(stderr, "%s: no client connections match: no per-server plots\n", mgr_prog);
-    else
+    if (gs.n > 0)
         rc |= plot_servers(o, &gs, made);
     mgr_groups_free(&gs);
     static const char *const defaults[] = { "rate", "idle", "ports" };
@@ -476,7 +474,7 @@ int mgr_plot(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_plots *made)
     if (tag_present(db, o->rate_tag))
         rc |= plot_reply_rate(db, o, made);
     if (made->n == 0 && rc == 0) {
-        fprintf(stderr, "%s: nothing to plot\n", mgr_prog);
+        fprintf(stderr, "%s: nothing to plot: no connections or datagrams match\n", mgr_prog);
         return -1;
     }
     return rc ? -1 : 0;

@@ -98,6 +98,23 @@ static int query_table(FILE *f, sqlite3 *db, const char *title, const char *sql)
     return 0;
 }
 
+/* The notes file, shown as preformatted text. */
+static int notes(FILE *f, const char *path)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) {
+        fprintf(stderr, "%s: %s: %s\n", mgr_prog, path, strerror(errno));
+        return -1;
+    }
+    fputs("<h2>Findings</h2>\n<pre>", f);
+    char line[4096];
+    while (fgets(line, sizeof line, in))
+        mgr_html(f, line);
+    fputs("</pre>\n", f);
+    fclose(in);
+    return 0;
+}
+
 int mgr_report(sqlite3 *db, const struct mgr_plot_opts *o, const char *dbpath)
 {
     struct mgr_plots made;
@@ -128,6 +145,8 @@ int mgr_report(sqlite3 *db, const struct mgr_plot_opts *o, const char *dbpath)
     fprintf(f, "Made %s from ", when);
     mgr_html(f, dbpath);
     fputs(". What the clients saw of the servers, measured inside the clients by libobserve.</p>\n", f);
+    if (o->notes && notes(f, o->notes) != 0)
+        rc = -1;
     summary_table(f, &gs);
     fputs("<h2>Plots</h2>\n", f);
     for (int i = 0; i < made.n; i++) {

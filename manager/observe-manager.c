@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "                 merge databases that are already here (same checks as pull)\n"
             "  plot [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
             "                 latency plots across server hosts, PNG and SVG, with gnuplot\n"
-            "  report [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
+            "  report [--db DB] [-o DIR] [--notes FILE] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
             "                 DIR/report.html: every plot, the summary tables, the sources\n"
             "\n"
             "Run '%s COMMAND --help' for a command's options.\n",
@@ -227,6 +227,7 @@ static void plot_usage(FILE *f)
 {
     fprintf(f,
             "usage: %s plot|report [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
+            "       (report also [--notes FILE])\n"
             "\n"
             "plot writes into DIR (default observe-plots), each as PNG and SVG:\n"
             "  latency-by-server   median and p99 of T4 and T7 per server host and mechanism\n"
@@ -236,7 +237,8 @@ static void plot_usage(FILE *f)
             "  udp-vs-KEY          median datagram response time against it (UDP runs)\n"
             "  reply-rate          replies/s against the request rate tag\n"
             "report also writes DIR/report.html: every plot, the summary tables and\n"
-            "which hosts and runs the data came from (a static page, no scripts).\n"
+            "which hosts and runs the data came from (a static page, no scripts);\n"
+            "--notes FILE puts a text (findings, say) at its top, as text.\n"
             "\n"
             "  --db DB         the database (default observe.db)\n"
             "  -o DIR          output directory (created)\n"
@@ -257,7 +259,8 @@ static int cmd_plot(int argc, char **argv, int report)
     obs_filter_init(&o.filter);
     for (int i = 1; i < argc && status < 0; i++) {
         const char *a = argv[i];
-        int has_value = !strcmp(a, "-o") || !strcmp(a, "--db") || !strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag");
+        int has_value = !strcmp(a, "-o") || !strcmp(a, "--db") || !strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag") ||
+                        (report && !strcmp(a, "--notes"));
         int rc;
         if (is_help(a)) {
             plot_usage(stdout);
@@ -268,6 +271,8 @@ static int cmd_plot(int argc, char **argv, int report)
             o.outdir = argv[++i];
         } else if (!strcmp(a, "--db")) {
             dbpath = argv[++i];
+        } else if (report && !strcmp(a, "--notes")) {
+            o.notes = argv[++i];
         } else if (!strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag")) {
             const char *k = argv[++i];
             if (!obs_tag_valid(k) || strchr(k, '='))
