@@ -356,8 +356,8 @@ static int plot_lines(const struct mgr_plot_opts *o, struct mgr_plots *made, con
     mgr_data_label(safe_x, sizeof safe_x, xname); /* a tag key: [A-Za-z0-9_.:-] already */
     snprintf(body, sizeof body,
              "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\nset yrange [0:*]\n"
-             "plot for [i=0:%d] '%s' index i using 1:2 with linespoints linewidth 2 title columnheader(2), "
-             "for [i=0:%d] '%s' index i using 1:3 with lines dashtype 2 linewidth 1 title 'p99'\n",
+             "plot for [i=0:%d] '%s' index i using 1:2 with linespoints linewidth 2 linecolor i+1 title columnheader(2), "
+             "for [i=0:%d] '%s' index i using 1:3 with lines dashtype 2 linewidth 1 linecolor i+1 notitle\n",
              title, safe_x, ylabel, blocks - 1, file, blocks - 1, file);
     return plot_from(o, made, name, title, body);
 }
