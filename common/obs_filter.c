@@ -360,6 +360,28 @@ int obs_filter_sql(const struct obs_filter *f, enum obs_filter_view v, char *sql
     return 0;
 }
 
+sqlite3_stmt *obs_filter_prepare(sqlite3 *db, const struct obs_filter *f, enum obs_filter_view v, const char *head,
+                                 const char *extra, const char *tail, int *usage, char *err, size_t errlen)
+{
+    char sql[8192];
+    *usage = 0;
+    snprintf(sql, sizeof sql, "%s WHERE 1%s", head, extra);
+    if (obs_filter_sql(f, v, sql, sizeof sql, err, errlen) != 0) {
+        *usage = 1;
+        return NULL;
+    }
+    size_t used = strlen(sql);
+    snprintf(sql + used, sizeof sql - used, " %s", tail);
+    sqlite3_stmt *st = NULL;
+    if (obs_filter_register(db) != 0 || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+        obs_filter_bind(f, st) != 0) {
+        snprintf(err, errlen, "database error: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
 static int bind_text(sqlite3_stmt *st, const char *name, const char *v)
 {
     int i = sqlite3_bind_parameter_index(st, name);

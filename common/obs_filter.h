@@ -53,6 +53,13 @@ int obs_filter_sql(const struct obs_filter *f, enum obs_filter_view v, char *sql
                    size_t errlen);
 int obs_filter_bind(const struct obs_filter *f, sqlite3_stmt *st);
 
+/* Prepares "HEAD WHERE 1 EXTRA <filters> TAIL" (HEAD selects from the view
+ * v; EXTRA is fixed SQL such as " AND side = 'client'", or "") with the
+ * filters' values bound: the statement, or NULL with err set (*usage set
+ * when it is the filters that do not apply to the view). */
+sqlite3_stmt *obs_filter_prepare(sqlite3 *db, const struct obs_filter *f, enum obs_filter_view v, const char *head,
+                                 const char *extra, const char *tail, int *usage, char *err, size_t errlen);
+
 /* Registers observe_in_cidr(addr, net, prefix) used by the clauses above. */
 int obs_filter_register(sqlite3 *db);
 

@@ -95,7 +95,8 @@ observed() {
     local c=$1 t args=()
     for t in ${2//,/ }; do args+=(-t "$t"); done
     shift 2
-    on_host "$c" "$B/observe" run -q -d "$(client_logs "$c")" "${args[@]}" -- "$@"
+    # no load generator may hang the demo
+    on_host "$c" timeout 300 "$B/observe" run -q -d "$(client_logs "$c")" "${args[@]}" -- "$@"
 }
 server_tags() { echo "server=$1,server_host=$1,mechanism=${1%-vm}"; }
 
@@ -105,7 +106,7 @@ for b in $TOPO_SERVERS; do
     for r in $RATES; do
         loads=()
         for c in $TOPO_CLIENTS; do  # every client host at once, each at rate r
-            observed "$c" "exp=rate,$(server_tags $h),rate=$r" httperf --hog --server "$(host_addr $h)" \
+            observed "$c" "exp=rate,$(server_tags $h),rate=$r" httperf --server "$(host_addr $h)" \
                 --port "$(http_port $h)" --rate "$r" --num-conns $((r * RATE_SECS)) --timeout 5 \
                 > "$work/$c/httperf-rate-$h-$r.txt" 2>&1 &
             loads+=($!)
@@ -125,7 +126,7 @@ for b in $TOPO_SERVERS; do
             idle_pid=$TOPO_LAST_PID
             topo_wait_for "$work/$first_client/idle-$h-$n.log" "holding $n connections" "$idle_pid"
         fi
-        observed "$first_client" "exp=idle,$(server_tags $h),idle=$n,idle_rate=$IDLE_RATE" httperf --hog \
+        observed "$first_client" "exp=idle,$(server_tags $h),idle=$n,idle_rate=$IDLE_RATE" httperf \
             --server "$(host_addr $h)" --port "$(http_port $h)" --rate "$IDLE_RATE" \
             --num-conns $((IDLE_RATE * IDLE_SECS)) --timeout 5 > "$work/$first_client/httperf-idle-$h-$n.txt" 2>&1
         [ -z "$idle_pid" ] || topo_stop "$idle_pid"

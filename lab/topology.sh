@@ -100,7 +100,12 @@ topo_up() { # WORKDIR NCLIENTS
     ip addr add 198.18.0.1/24 dev "$TOPO_BRIDGE"
     ip link set "$TOPO_BRIDGE" up
     for h in $TOPO_SERVERS; do _topo_add_host "$h-vm"; done
-    for h in $TOPO_CLIENTS; do _topo_add_host "$h"; done
+    for h in $TOPO_CLIENTS; do
+        _topo_add_host "$h"
+        # a load generator opens thousands of connections a second: the whole
+        # port range, and TIME_WAIT ports reused (in its namespace only)
+        on_host "$h" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+    done
     topo_log "hosts: $(for h in $TOPO_SERVERS; do printf '%s-vm=%s ' "$h" "$(host_addr "$h-vm")"; done)$(for h in $TOPO_CLIENTS; do printf '%s=%s ' "$h" "$(host_addr "$h")"; done)(namespaces $TOPO_NS_PREFIX-*)"
     mkdir -p "$work"
 }

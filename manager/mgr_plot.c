@@ -33,20 +33,12 @@ void mgr_data_label(char *dst, size_t len, const char *s)
 static sqlite3_stmt *prepare(sqlite3 *db, const struct mgr_plot_opts *o, enum obs_filter_view v, const char *head,
                              const char *tail)
 {
-    char sql[8192], err[512];
-    snprintf(sql, sizeof sql, "%s WHERE 1%s", head, o->filter.side < 0 && v != OBS_FV_DATAGRAMS ? " AND side = 'client'" : "");
-    if (obs_filter_sql(&o->filter, v, sql, sizeof sql, err, sizeof err) != 0) {
+    char err[1024];
+    int usage;
+    const char *extra = o->filter.side < 0 && v != OBS_FV_DATAGRAMS ? " AND side = 'client'" : "";
+    sqlite3_stmt *st = obs_filter_prepare(db, &o->filter, v, head, extra, tail, &usage, err, sizeof err);
+    if (!st)
         fprintf(stderr, "%s: %s\n", mgr_prog, err);
-        return NULL;
-    }
-    size_t used = strlen(sql);
-    snprintf(sql + used, sizeof sql - used, " %s", tail);
-    sqlite3_stmt *st;
-    if (obs_filter_register(db) != 0 || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "%s: database error: %s\n", mgr_prog, sqlite3_errmsg(db));
-        return NULL;
-    }
-    obs_filter_bind(&o->filter, st);
     return st;
 }
 
@@ -345,8 +337,10 @@ static int write_series(const struct mgr_plot_opts *o, const char *file, struct 
     return fclose(f) == 0 ? blocks : -1;
 }
 
+/* Lines of median and p99 per series; latencies on a log scale, where the
+ * medians and a p99 ten times larger both stay readable. */
 static int plot_lines(const struct mgr_plot_opts *o, struct mgr_plots *made, const char *name, const char *title,
-                      const char *ylabel, struct points *ps, const char *xname)
+                      const char *ylabel, struct points *ps, const char *xname, int log_y)
 {
     char file[128], body[2048], safe_x[80];
     snprintf(file, sizeof file, "%s.dat", name);
@@ -355,10 +349,11 @@ static int plot_lines(const struct mgr_plot_opts *o, struct mgr_plots *made, con
         return blocks;
     mgr_data_label(safe_x, sizeof safe_x, xname); /* a tag key: [A-Za-z0-9_.:-] already */
     snprintf(body, sizeof body,
-             "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\nset yrange [0:*]\n"
+             "set title '%s'\nset xlabel '%s'\nset ylabel '%s'\n%s\n"
              "plot for [i=0:%d] '%s' index i using 1:2 with linespoints linewidth 2 linecolor i+1 title columnheader(2), "
              "for [i=0:%d] '%s' index i using 1:3 with lines dashtype 2 linewidth 1 linecolor i+1 notitle\n",
-             title, safe_x, ylabel, blocks - 1, file, blocks - 1, file);
+             title, safe_x, ylabel, log_y ? "set logscale y\nset mytics 10\nset grid mytics" : "set yrange [0:*]",
+             blocks - 1, file, blocks - 1, file);
     return plot_from(o, made, name, title, body);
 }
 
@@ -372,11 +367,11 @@ static int plot_against(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_p
         { OBS_FV_CONNECTIONS,
           "SELECT coalesce(mechanism, server, peer_addr), (SELECT value FROM tags t WHERE t.run = phases.run AND t.key = :key), "
           "t7_ms FROM phases",
-          "latency-vs-", "T7 (transaction time) against %s, one line per mechanism", "T7, ms (median; dashed: p99)" },
+          "latency-vs-", "T7 (transaction time) against %s, one line per mechanism", "T7, ms, log scale (median; dashed: p99)" },
         { OBS_FV_DATAGRAMS,
           "SELECT coalesce(mechanism, server, peer_addr), (SELECT value FROM tags t WHERE t.run = datagram_phases.run "
           "AND t.key = :key), response_ms FROM datagram_phases",
-          "udp-vs-", "UDP response time against %s, one line per mechanism", "response time, ms (median; dashed: p99)" },
+          "udp-vs-", "UDP response time against %s, one line per mechanism", "response time, ms, log scale (median; dashed: p99)" },
     };
     int rc = 0;
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
@@ -400,7 +395,7 @@ static int plot_against(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_p
         snprintf(name, sizeof name, "%s%s", kinds[k].prefix, key);
         snprintf(title, sizeof title, kinds[k].title, key);
         if (ps.n)
-            rc |= plot_lines(o, made, name, title, kinds[k].ylabel, &ps, key) < 0;
+            rc |= plot_lines(o, made, name, title, kinds[k].ylabel, &ps, key, 1) < 0;
         points_free(&ps);
     }
     return rc ? -1 : 0;
@@ -434,7 +429,7 @@ static int plot_reply_rate(sqlite3 *db, const struct mgr_plot_opts *o, struct mg
     if (ps.n) {
         char title[200];
         snprintf(title, sizeof title, "Reply rate against request rate (tag %s), one line per mechanism", o->rate_tag);
-        rc = plot_lines(o, made, "reply-rate", title, "replies/s (median of runs; dashed: p99)", &ps, o->rate_tag) < 0;
+        rc = plot_lines(o, made, "reply-rate", title, "replies/s (median of runs; dashed: p99)", &ps, o->rate_tag, 0) < 0;
     }
     points_free(&ps);
     return rc ? -1 : 0;

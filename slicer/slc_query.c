@@ -106,24 +106,11 @@ static const struct slc_view slc_views[] = {
 static sqlite3_stmt *slc_prepare_filtered(sqlite3 *db, const struct obs_filter *f, enum obs_filter_view fv,
                                           const char *select, const char *tail)
 {
-    char sql[8192], err[1024];
-    snprintf(sql, sizeof sql, "%s WHERE 1", select);
-    if (obs_filter_sql(f, fv, sql, sizeof sql, err, sizeof err) != 0) {
+    char err[1024];
+    int usage;
+    sqlite3_stmt *st = obs_filter_prepare(db, f, fv, select, "", tail, &usage, err, sizeof err);
+    if (!st)
         fprintf(stderr, "%s: %s\n", slc_prog, err);
-        return NULL;
-    }
-    size_t used = strlen(sql);
-    snprintf(sql + used, sizeof sql - used, " %s", tail);
-    sqlite3_stmt *st;
-    if (obs_filter_register(db) != 0 || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
-        return NULL;
-    }
-    if (obs_filter_bind(f, st) != 0) {
-        fprintf(stderr, "%s: database error binding filters: %s\n", slc_prog, sqlite3_errmsg(db));
-        sqlite3_finalize(st);
-        return NULL;
-    }
     return st;
 }
 

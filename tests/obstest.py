@@ -105,6 +105,23 @@ def run(argv, logdir=None, env=None, timeout=120, check=True, **kw):
     return p
 
 
+def tool(path, *args, check=True, timeout=300, **kw):
+    """Run one of our programs (observe-slicer, observe-manager) to completion;
+    a sanitizer report from it is a failure, and so is a non-zero exit when
+    check is set."""
+    env = dict(os.environ)
+    if SANITIZE:
+        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"
+    p = subprocess.run([path] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    name = os.path.basename(path)
+    if "AddressSanitizer" in p.stderr or "LeakSanitizer" in p.stderr or "runtime error:" in p.stderr:
+        raise AssertionError("sanitizer report from %s:\n%s" % (name, p.stderr[-3000:]))
+    if check and p.returncode != 0:
+        raise AssertionError("%s %s exited %d: %s" % (name, " ".join(map(str, args)), p.returncode, p.stderr[-3000:]))
+    return p
+
+
 def httpd(case, backend="epoll", size=1024, delay_ms=0, observed_dir=None):
     """Start the lab's HTTP server on a free loopback port; returns its port."""
     argv = [HTTPD, "--backend", backend, "--port", "0", "--size", str(size), "--delay-ms", str(delay_ms)]

@@ -25,17 +25,8 @@ PWNED = "/tmp/observe-manager-test-pwned"
 NASTY = 'x"\'`touch %s`$(touch %s);\\n' % (PWNED, PWNED)
 
 
-def manager(*args, check=True, timeout=300, **kw):
-    env = dict(os.environ)
-    if T.SANITIZE:
-        env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
-    p = subprocess.run([MANAGER] + [str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env,
-                       **kw)
-    if "AddressSanitizer" in p.stderr or "runtime error:" in p.stderr:
-        raise AssertionError("sanitizer report from observe-manager:\n" + p.stderr[-3000:])
-    if check and p.returncode != 0:
-        raise AssertionError("observe-manager %s exited %d: %s" % (" ".join(map(str, args)), p.returncode, p.stderr))
-    return p
+def manager(*args, **kw):
+    return T.tool(MANAGER, *args, **kw)
 
 
 def query(db, sql, *params):

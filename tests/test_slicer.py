@@ -26,13 +26,8 @@ GENLOGS = os.path.join(T.BUILD, "genlogs")
 HEADER, UNIT = 4096, 64
 
 
-def slicer(*args, check=True, **kw):
-    p = subprocess.run([T.SLICER] + [str(a) for a in args], capture_output=True, text=True, timeout=300, **kw)
-    if T.SANITIZE and ("AddressSanitizer" in p.stderr or "runtime error:" in p.stderr):
-        raise AssertionError("sanitizer report from observe-slicer:\n" + p.stderr[-3000:])
-    if check and p.returncode != 0:
-        raise AssertionError("observe-slicer %s exited %d: %s" % (" ".join(map(str, args)), p.returncode, p.stderr))
-    return p
+def slicer(*args, **kw):
+    return T.tool(T.SLICER, *args, **kw)
 
 
 def query(db, sql, *params):
