@@ -5,8 +5,11 @@ host's database pulled over ssh by the manager, plots, report and findings.
 The merged database has rows for every server host and load point, every
 plot exists, nothing is left running and no namespace is left behind."""
 import os
+import shutil
+import signal
 import sqlite3
 import subprocess
+import time
 
 import obstest as T
 from obstest import test
@@ -79,6 +82,53 @@ def quick_demo_end_to_end(case):
     T.eq(left, set(), "nothing the demo started is left running")
     if os.geteuid() == 0:
         T.eq(namespaces(), ns_before, "no namespace left behind")
+
+
+@test
+def quick_demo_without_root_falls_back_to_loopback(case):
+    """As an ordinary user: no namespaces, every host on loopback, the
+    databases merged locally; it says so and still writes the report."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise T.Skip("needs root to become an ordinary user (the test above runs without root already)")
+    for tool in ("httperf", "ab", "gnuplot", "sqlite3"):
+        T.need(tool)
+    os.chmod(case.dir, 0o777)
+    out = os.path.join(case.dir, "demo")
+    before = lab_processes(out)
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        os.path.join(T.ROOT, "lab", "demo.sh"), "--quick", "--out", out],
+                       capture_output=True, text=True, timeout=600, cwd=case.dir)
+    T.eq(p.returncode, 0, "demo exit status; stderr: %s" % p.stderr[-3000:])
+    T.true("not root: every host on loopback" in p.stderr, "says it fell back: %r" % p.stderr[:500])
+    T.true("client-1: merged" in p.stdout, "merged locally: %r" % p.stdout[-1500:])
+    with sqlite3.connect(os.path.join(out, "observe.db")) as c:
+        T.eq(c.execute("SELECT count(DISTINCT mechanism) FROM phases WHERE side = 'client'").fetchone(), (3,),
+             "all three servers measured")
+    T.true(os.path.getsize(os.path.join(out, "report", "report.html")) > 1000, "the report")
+    T.eq(lab_processes(out) - before, set(), "nothing the demo started is left running")
+
+
+@test
+def interrupted_demo_leaves_nothing_behind(case):
+    """Ctrl-C in the middle of the experiments: everything is stopped and
+    every namespace removed."""
+    T.need_root()
+    T.need("httperf")
+    out = os.path.join(case.dir, "demo")
+    before, ns_before = lab_processes(out), namespaces()
+    p = subprocess.Popen([os.path.join(T.ROOT, "lab", "demo.sh"), "--quick", "--out", out], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = ""
+    deadline = time.time() + 120
+    while "2. idle connections" not in seen and time.time() < deadline and p.poll() is None:
+        seen += p.stderr.readline()
+    T.true("2. idle connections" in seen, "the demo got going: %r" % seen)
+    time.sleep(0.5)
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C does to the terminal's foreground group
+    rest, err = p.communicate(timeout=120)
+    T.eq(p.returncode, 130, "exit status after Ctrl-C: %s" % err[-1000:])
+    T.eq(lab_processes(out) - before, set(), "nothing left running")
+    T.eq(namespaces(), ns_before, "no namespace left behind")
 
 
 if __name__ == "__main__":
