@@ -91,11 +91,11 @@ static int calibrate(uint64_t tsc, uint64_t ns)
 
 uint64_t obs_clock_slow(void)
 {
-    uint64_t tsc = __rdtsc();
-    uint64_t ns = clock_ns();
     int mode = __atomic_load_n(&clock_mode, __ATOMIC_RELAXED);
     if (mode == CLOCK_OFF || mode == CLOCK_UNDECIDED)
-        return ns;
+        return clock_ns(); /* no TSC to read: every timestamp is a real one */
+    uint64_t tsc = __rdtsc();
+    uint64_t ns = clock_ns();
     if (!__atomic_load_n(&obs_clock_tsc, __ATOMIC_ACQUIRE)) {
         if (ns - base_ns < BASELINE_NS)
             return ns;
