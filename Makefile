@@ -36,7 +36,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
-     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader $(B)/asan/observe-manager
+     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
 
 $(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen $(B)/fuzz:
 	mkdir -p $@
@@ -86,6 +86,11 @@ $(B)/tests/%: tests/progs/%.c | $(B)/tests
 # libFuzzer target for the log reader (clang; tests/test_fuzz.py runs it).
 $(B)/fuzz/fuzz_reader: tests/fuzz/fuzz_reader.c $(READER) $(READER_H) | $(B)/fuzz
 	clang $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_reader.c $(READER)
+
+# libFuzzer target for the manager's check of a pulled database.
+$(B)/fuzz/fuzz_dbcheck: tests/fuzz/fuzz_dbcheck.c manager/mgr_merge.c $(DBLIB) $(DBLIB_H) manager/mgr.h | $(B)/fuzz
+	clang $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -I$(B)/gen -o $@ tests/fuzz/fuzz_dbcheck.c \
+	    manager/mgr_merge.c $(DBLIB) -lsqlite3 -lm
 
 # Synthetic logs in the real format, for the slicer's tests and benchmark.
 $(B)/genlogs: bench/genlogs.c common/obs_format.h | $(B)

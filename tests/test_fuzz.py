@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The log reader under libFuzzer (tests/fuzz/fuzz_reader.c, built with
-AddressSanitizer and UBSan), for a bounded time: OBS_FUZZ_SECONDS, default
-30.  Starts from the seed corpus of real logs in tests/fuzz/corpus/ (copied,
-so the tree is not changed).  Any crash, out-of-bounds read, undefined
-behaviour or hang (-timeout) fails the test and leaves the input in the
-test's directory, named by libFuzzer.  A longer run by hand:
+"""The log reader and the manager's check of a pulled database under
+libFuzzer (tests/fuzz/fuzz_reader.c, fuzz_dbcheck.c, built with
+AddressSanitizer and UBSan), each for a bounded time: OBS_FUZZ_SECONDS,
+default 30.  Each starts from its seed corpus (tests/fuzz/corpus/: real logs;
+tests/fuzz/dbcorpus/: real databases), copied, so the tree is not changed.
+Any crash, out-of-bounds read, undefined behaviour or hang (-timeout) fails
+the test and leaves the input in the test's directory, named by libFuzzer.
+A longer run by hand:
     cp -r tests/fuzz/corpus /tmp/c && build/fuzz/fuzz_reader -max_total_time=3600 /tmp/c
 """
 import os
@@ -17,6 +19,8 @@ from obstest import test
 
 FUZZER = os.path.join(T.BUILD, "fuzz", "fuzz_reader")
 CORPUS = os.path.join(T.ROOT, "tests", "fuzz", "corpus")
+DBFUZZER = os.path.join(T.BUILD, "fuzz", "fuzz_dbcheck")
+DBCORPUS = os.path.join(T.ROOT, "tests", "fuzz", "dbcorpus")
 SECONDS = int(os.environ.get("OBS_FUZZ_SECONDS", "30"))
 
 
@@ -30,21 +34,33 @@ def seed_corpus_is_real_logs(case):
         T.true(any(l.split()[0] in ("conn", "udp") for l in p.stdout.splitlines()[2:]), "seed %s has records" % s)
 
 
-@test
-def reader_survives_fuzzing(case):
-    if not os.path.exists(FUZZER):
-        raise AssertionError("%s was not built (make all builds it with clang)" % FUZZER)
+def fuzz(case, fuzzer, seeds, max_len, min_runs, min_cov):
+    if not os.path.exists(fuzzer):
+        raise AssertionError("%s was not built (make all builds it with clang)" % fuzzer)
     corpus = os.path.join(case.dir, "corpus")
-    shutil.copytree(CORPUS, corpus)
-    p = subprocess.run([FUZZER, "-max_total_time=%d" % SECONDS, "-timeout=10", "-max_len=16384",
+    shutil.copytree(seeds, corpus)
+    p = subprocess.run([fuzzer, "-max_total_time=%d" % SECONDS, "-timeout=10", "-max_len=%d" % max_len,
                         "-artifact_prefix=%s/" % case.dir, "-print_final_stats=1", corpus],
                        capture_output=True, text=True, timeout=SECONDS + 120)
     tail = p.stderr[-3000:]
     T.eq(p.returncode, 0, "libFuzzer found a problem:\n" + tail)
     runs = int(re.search(r"stat::number_of_executed_units:\s*(\d+)", p.stderr).group(1))
-    T.true(runs > 1000, "the target ran %d inputs" % runs)
+    T.true(runs > min_runs, "the target ran %d inputs" % runs)
     cov = int(re.findall(r"cov: (\d+)", p.stderr)[-1])
-    T.true(cov > 100, "coverage %d: the seeds reach the record walk" % cov)
+    T.true(cov > min_cov, "coverage %d: the seeds reach past the first checks" % cov)
+
+
+@test
+def reader_survives_fuzzing(case):
+    fuzz(case, FUZZER, CORPUS, 16384, 1000, 100)
+
+
+@test
+def database_check_survives_fuzzing(case):
+    for seed in os.listdir(DBCORPUS):  # the seeds are what they say
+        p = subprocess.run([T.SLICER, "summary", os.path.join(DBCORPUS, seed)], capture_output=True, text=True)
+        T.eq(p.returncode, 0, "seed %s is an observe database" % seed)
+    fuzz(case, DBFUZZER, DBCORPUS, 32768, 300, 60)  # SQLite itself is not instrumented
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import random
 import shutil
 import sqlite3
 import statistics
@@ -493,6 +494,29 @@ def a_database_of_schema_version_1_is_migrated(case):
         return {t: query(db, "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?)", t) for t in tables}, views
     T.eq(shape(old), shape(fresh), "a migrated database has the tables and views of a new one")
     T.eq(query(old, "PRAGMA integrity_check"), [("ok",)], "integrity")
+
+
+@test
+def a_load_killed_midway_then_rerun_equals_a_clean_load(case):
+    logs = case.logdir()
+    subprocess.run([GENLOGS, logs, "600000", "4"], check=True, capture_output=True)
+    db = os.path.join(case.dir, "killed.db")
+    rng = random.Random(7)
+    killed = 0
+    for i in range(6):
+        p = subprocess.Popen([T.SLICER, "load", "-q", "-o", db, logs], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.02, 0.6))
+        if p.poll() is None:
+            p.kill()
+            killed += 1
+        p.wait()
+        T.eq(query(db, "PRAGMA integrity_check"), [("ok",)], "integrity after kill %d" % i)
+    T.true(killed >= 3, "the loads were killed midway (%d of 6)" % killed)
+    slicer("load", "-q", "-o", db, logs)
+    clean = os.path.join(case.dir, "clean.db")
+    slicer("load", "-q", "-o", clean, logs)
+    T.eq(table_dump(db), table_dump(clean), "killed and re-run equals one clean load")
 
 
 if __name__ == "__main__":
