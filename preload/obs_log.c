@@ -437,6 +437,12 @@ void *obs_rec_alloc(enum obs_rec_type type)
     uint64_t end = OBS_HEADER_SIZE + off + bytes;
     if (OBS_UNLIKELY(off + bytes > L.capacity ||
                      (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
+        /* Give the space back unless another thread reserved after us, so
+         * that the header does not claim records that were never written
+         * (the reader would call the log truncated).  If one did, the hole
+         * stays and reads as a torn record: reported, never loaded. */
+        uint64_t mine = off + bytes;
+        __atomic_compare_exchange_n(&h->reserved, &mine, off, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
         OBS_COUNT(dropped, 1);
         return NULL;
     }

@@ -3,6 +3,7 @@
 always runs, and a log directory the library must not trust is refused."""
 import os
 import subprocess
+import sys
 
 import obstest as T
 from obstest import test
@@ -90,6 +91,86 @@ def every_wait_when_asked(case):
     waits = log.of("wait")
     T.eq(len(waits), log.header["waits"]["poll"]["calls"], "one record per poll call")
     T.true(all(w["mechanism"] == "poll" and w["interest"] == 1 for w in waits), "mechanism and interest set")
+
+
+@test
+def directory_owned_by_someone_else_is_refused(case):
+    T.need_root()
+    port = T.httpd(case, size=100)
+    d = case.logdir("theirs")
+    os.chown(d, 65534, 65534)
+    p = _observe(["run", "-d", d, "--", NETCLIENT, "--port", str(port)])
+    T.eq(p.returncode, 0, "client exit status")
+    T.true("owned by uid 65534, not by us" in p.stderr and "not observed" in p.stderr, "said: %r" % p.stderr)
+    T.eq(os.listdir(d), [], "nothing written there")
+
+
+SWAPPER = r"""
+import socket, sys
+port = int(sys.argv[1])
+def one():
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        while s.recv(65536):
+            pass
+for _ in range(20):
+    one()
+print("swap now", flush=True)
+sys.stdin.readline()
+for _ in range(400):
+    one()
+print("done", flush=True)
+"""
+
+
+@test
+def a_log_swapped_for_a_symlink_is_never_written_through(case):
+    """Someone replaces the log by a symlink to another file while the client
+    runs: when the log must grow, the library reopens it by path without
+    following links, sees it is not its file any more, and drops (and counts)
+    records instead of writing anywhere else.  The client never notices."""
+    port = T.httpd(case, size=100)
+    logs = case.logdir()
+    victim = os.path.join(case.dir, "victim")
+    with open(victim, "wb") as f:
+        f.write(b"precious\n")
+    script = os.path.join(case.dir, "swapper.py")
+    with open(script, "w") as f:
+        f.write(SWAPPER)
+    p = subprocess.Popen([sys.executable, script, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=T.env_observed(logs))
+    case.procs.append(p)
+    T.eq(p.stdout.readline().strip(), "swap now", "first connections made")
+    (name,) = [n for n in os.listdir(logs) if n.endswith(".olog")]
+    log, aside = os.path.join(logs, name), os.path.join(case.dir, "aside.olog")
+    os.rename(log, aside)
+    os.symlink(victim, log)
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    T.eq(p.stdout.readline().strip(), "done", "the client went on")
+    p.wait(timeout=30)
+    T.eq(p.returncode, 0, "client exit status")
+    with open(victim, "rb") as f:
+        T.eq(f.read(), b"precious\n", "nothing written through the symlink")
+    got = T.read_log(aside)
+    T.eq(got.problems, [], "the real log reads cleanly")
+    T.true(got.header["dropped"] > 0, "records that had no room are counted: %r" % got.header.get("dropped"))
+    T.true(len(got.of("conn")) >= 20, "the records written before are all there")
+
+
+@test
+def a_full_log_drops_and_counts_and_still_reads_cleanly(case):
+    port = T.httpd(case, size=100)
+    logs = case.logdir()
+    p = T.run([NETCLIENT, "--port", str(port), "--conns", "4000"], logdir=logs,
+              env={"OBSERVE_MAX_MB": "1", "OBSERVE_QUIET": "1"})
+    T.true("conns=4000 failed=0" in p.stdout, "the client did all its work")
+    (log,) = T.read_logs(logs)
+    T.eq(log.problems, [], "a full log is not a damaged one")
+    conns = len(log.of("conn"))
+    T.true(1000 < conns < 4000, "as many connections as fit in 1 MiB (%d)" % conns)
+    T.true(log.header["dropped"] >= 4000 - conns, "every record that did not fit is counted: %r" % log.header["dropped"])
+    T.true(log.header["reserved"] <= 1 << 20, "the header claims no more than it holds")
 
 
 if __name__ == "__main__":
