@@ -303,9 +303,13 @@ static ssize_t obs_recvmsg(int fd, struct msghdr *msg, int flags)
     struct obs_fd *e = obs_lookup(fd);
     if (!e || (flags & MSG_PEEK))
         return REAL(recvmsg)(fd, msg, flags);
+    /* the kernel reports the address's full length even when it had to cut
+     * it to fit the caller's buffer: never read past what the caller gave */
+    socklen_t cap = msg->msg_name ? msg->msg_namelen : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     ssize_t r = REAL(recvmsg)(fd, msg, flags);
-    return obs_after_in(e, fd, r, t0, msg->msg_name, r >= 0 && msg->msg_name ? msg->msg_namelen : 0);
+    socklen_t got = r >= 0 && cap ? (msg->msg_namelen < cap ? msg->msg_namelen : cap) : 0;
+    return obs_after_in(e, fd, r, t0, got ? msg->msg_name : NULL, got);
 }
 
 static int obs_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
@@ -313,11 +317,19 @@ static int obs_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct
     struct obs_fd *e = obs_lookup(fd);
     if (!e || (flags & MSG_PEEK))
         return REAL(recvmmsg)(fd, v, n, flags, tmo);
+    /* as in recvmsg: the address lengths given, to read no further (for
+     * the first OBS_MMSG_NAMES messages; later ones count without a source) */
+    enum { OBS_MMSG_NAMES = 64 };
+    socklen_t cap[OBS_MMSG_NAMES];
+    for (unsigned i = 0; i < n && i < OBS_MMSG_NAMES; i++)
+        cap[i] = v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     int r = REAL(recvmmsg)(fd, v, n, flags, tmo);
-    for (int i = 0; i < r; i++)
-        obs_after_in(e, fd, v[i].msg_len, i ? 0 : t0, v[i].msg_hdr.msg_name,
-                     v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0);
+    for (int i = 0; i < r; i++) {
+        socklen_t len = i < OBS_MMSG_NAMES ? v[i].msg_hdr.msg_namelen : 0;
+        socklen_t got = i < OBS_MMSG_NAMES && cap[i] ? (len < cap[i] ? len : cap[i]) : 0;
+        obs_after_in(e, fd, v[i].msg_len, i ? 0 : t0, got ? v[i].msg_hdr.msg_name : NULL, got);
+    }
     return r;
 }
 

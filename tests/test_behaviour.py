@@ -304,5 +304,35 @@ def timestamps_are_clock_monotonic(case):
     T.true(since == 0 or tsc_timed == len(conns), "all connects timed after the TSC clock started")
 
 
+MSGFLAGS = os.path.join(T.PROGS, "msgflags")
+
+
+@test
+def short_address_buffers_are_never_overread(case):
+    """recvmsg/recvmmsg into a 16-byte address buffer on an IPv6 socket: the
+    kernel says 28 bytes; reading them would fault (the buffer ends where the
+    mapping ends).  Same output with and without the library."""
+    plain = T.run([MSGFLAGS, "short-name"])
+    logs = case.logdir()
+    seen = T.run([MSGFLAGS, "short-name"], logdir=logs, check=False)
+    T.eq((seen.returncode, seen.stdout), (plain.returncode, plain.stdout), "same transcript")
+    (u,) = T.records(logs, "udp")
+    T.eq((u["dgrams_received"], u["bytes_received"]), (2, 8), "both datagrams counted")
+
+
+@test
+def peek_waitall_and_trunc(case):
+    port = T.httpd(case, size=5000)
+    logs = case.logdir()
+    out = T.run([MSGFLAGS, "peek", str(port)], logdir=logs).stdout
+    fig = dict(l.split("=") for l in out.split())
+    T.eq(fig["peeked"], "100", "MSG_PEEK|MSG_WAITALL returned what it was asked")
+    (c,) = T.records(logs, "conn")
+    T.eq(c["bytes_received"], int(fig["received"]), "peeked bytes are counted once, when really read")
+    (u,) = T.records(logs, "udp")
+    T.eq(u["bytes_received"], int(fig["trunc"]), "MSG_TRUNC: the datagram's length, as the call returned it")
+    T.eq(fig["trunc"], "300", "the whole datagram's length")
+
+
 if __name__ == "__main__":
     T.main()
