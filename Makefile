@@ -35,6 +35,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 .PHONY: all check check-deps demo bench install clean deps
 
 all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
+     $(B)/tests/libctorconnect.so \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
      $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
 
@@ -79,6 +80,10 @@ $(B)/observe-%: lab/observe-%.c lab/lab.c lab/lab.h | $(B)
 # __recv_chk and friends, which the library must observe too.
 $(B)/tests/netclient-fortify: tests/progs/netclient.c | $(B)/tests
 	$(CC) $(WARN) -O2 -D_FORTIFY_SOURCE=3 -o $@ $< -lpthread
+
+# A library whose constructor connects, preloaded beside ours in the tests.
+$(B)/tests/libctorconnect.so: tests/libs/ctorconnect.c | $(B)/tests
+	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
 
 $(B)/tests/%: tests/progs/%.c | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread

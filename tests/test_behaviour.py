@@ -334,5 +334,49 @@ def peek_waitall_and_trunc(case):
     T.eq(fig["trunc"], "300", "the whole datagram's length")
 
 
+def _coexist(case, name, other):
+    """`other` preloaded before and after libobserve: the client runs as
+    without it, nothing hangs, and its connections are recorded."""
+    if not os.path.exists(other):
+        raise T.Skip("%s is not installed (%s)" % (name, other))
+    port = T.httpd(case, size=700)
+    argv = [NETCLIENT, "--port", str(port), "--conns", "5", "--requests", "2"]
+    plain = T.run(argv)
+    ours = T.PRELOAD.split()
+    extra = {"FAKETIME": "-1d", "CTOR_PORT": str(port)}
+    if T.SANITIZE:  # can the sanitizer runtime live with it at all, without us?
+        bare = dict(os.environ, LD_PRELOAD=" ".join(ours[:-1] + [other]), ASAN_OPTIONS="detect_leaks=0", **extra)
+        try:
+            subprocess.run(argv, env=bare, capture_output=True, timeout=5)
+        except subprocess.TimeoutExpired:
+            raise T.Skip("%s hangs with libasan preloaded even without libobserve" % name)
+    for order in ("before", "after"):
+        logs = case.logdir(order)
+        # the sanitizer runtime, when there is one, must stay first
+        pre = ours[:-1] + ([other, ours[-1]] if order == "before" else [ours[-1], other])
+        env = dict(T.env_observed(logs), LD_PRELOAD=" ".join(pre), **extra)
+        p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        what = "%s %s libobserve" % (name, order)
+        T.eq((p.returncode, p.stdout), (0, plain.stdout), what + ": same output")
+        if other.endswith("libctorconnect.so"):
+            T.true("ctor: " in p.stderr and "ctor: connect" not in p.stderr, what + ": its connection worked: %r" % p.stderr)
+        conns = T.records(logs, "conn")
+        T.true(len(conns) >= 5, what + ": the client's connections recorded (%d)" % len(conns))
+
+
+@test
+def preloaded_with_libfaketime_in_both_orders(case):
+    _coexist(case, "libfaketime", "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+@test
+def preloaded_with_jemalloc_in_both_orders(case):
+    _coexist(case, "libjemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+
+
+@test
+def preloaded_with_a_library_whose_constructor_connects(case):
+    _coexist(case, "libctorconnect", os.path.join(T.PROGS, "libctorconnect.so"))
+
 if __name__ == "__main__":
     T.main()
