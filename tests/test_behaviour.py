@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import obstest as T
@@ -377,6 +378,47 @@ def preloaded_with_jemalloc_in_both_orders(case):
 @test
 def preloaded_with_a_library_whose_constructor_connects(case):
     _coexist(case, "libctorconnect", os.path.join(T.PROGS, "libctorconnect.so"))
+
+DUP2 = r"""
+import os, socket, sys
+a, b = int(sys.argv[1]), int(sys.argv[2])
+s1 = socket.create_connection(("127.0.0.1", a)).detach()
+s2 = socket.create_connection(("127.0.0.1", b)).detach()
+os.dup2(s1, s2)                       # s2's number now names connection 1; connection 2 is closed
+req = b"GET / HTTP/1.0\r\n\r\n"
+os.write(s2, req)                     # sent on connection 1, through the other number
+got = 0
+while True:
+    chunk = os.read(s1, 65536)
+    if not chunk:
+        break
+    got += len(chunk)
+os.close(s2)
+os.close(s1)
+print(len(req), got)
+"""
+
+
+@test
+def dup2_onto_another_tracked_socket(case):
+    a = T.httpd(case, size=1000)
+    b = T.httpd(case, size=2000)
+    script = os.path.join(case.dir, "dup2.py")
+    with open(script, "w") as f:
+        f.write(DUP2)
+    logs = case.logdir()
+    out = T.run([sys.executable, script, str(a), str(b)], logdir=logs).stdout.split()
+    sent, got = int(out[0]), int(out[1])
+    conns = {c["peer"]: c for c in T.records(logs, "conn")}
+    one, two = conns["127.0.0.1:%d" % a], conns["127.0.0.1:%d" % b]
+    T.eq((one["bytes_sent"], one["bytes_received"], one["exchanges"]), (sent, got, 1),
+         "what went through the other number is connection 1's")
+    T.true(one["flags"] & 0x08, "connection 1 had two descriptors")
+    T.eq((two["bytes_sent"], two["bytes_received"], two["state"]), (0, 0, "final"), "connection 2 moved nothing")
+    T.true(two["t_close"] is not None and two["t_close"] < one["t_req_first"],
+           "connection 2 closed when dup2 replaced its descriptor, before the request")
+    T.true(one["t_close"] is not None and one["t_close"] > two["t_close"], "connection 1 closed with its last descriptor")
+
 
 if __name__ == "__main__":
     T.main()
