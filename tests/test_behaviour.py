@@ -420,5 +420,53 @@ def dup2_onto_another_tracked_socket(case):
     T.true(one["t_close"] is not None and one["t_close"] > two["t_close"], "connection 1 closed with its last descriptor")
 
 
+CLOSERANGE = r"""
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+port = int(sys.argv[1])
+req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+def fetch(fd):
+    os.write(fd, req)
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 300:
+        got += os.read(fd, 65536)
+a = socket.create_connection(("127.0.0.1", port)).detach()
+fetch(a)
+# CLOSE_RANGE_CLOEXEC (4): marks, closes nothing; the connection goes on
+assert libc.close_range(3, 0xFFFFFFFF, 4) == 0
+fetch(a)
+# a program that closes every descriptor, as daemons do
+assert libc.close_range(3, 0xFFFFFFFF, 0) == 0
+b = socket.create_connection(("127.0.0.1", port)).detach()
+fetch(b)
+libc.closefrom(3)
+c = socket.create_connection(("127.0.0.1", port)).detach()
+fetch(c)
+os.close(c)
+print(a, b, c)
+"""
+
+
+@test
+def close_range_and_closefrom(case):
+    """close_range (with and without CLOSE_RANGE_CLOEXEC) and closefrom close
+    what they close and nothing else: the connections they close end there,
+    a descriptor number reused afterwards is a new connection, and the
+    library never writes into a descriptor that now belongs to the program."""
+    port = T.httpd(case, size=300)
+    script = os.path.join(case.dir, "closerange.py")
+    with open(script, "w") as f:
+        f.write(CLOSERANGE)
+    logs = case.logdir()
+    fds = T.run([sys.executable, script, str(port)], logdir=logs).stdout.split()
+    conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"])
+    T.eq(len(conns), 3, "three connections")
+    T.eq(len(set(fds)), 1, "the same descriptor number each time (%s)" % fds)
+    T.eq([c["exchanges"] for c in conns], [2, 1, 1], "CLOSE_RANGE_CLOEXEC closed nothing: two exchanges on the first")
+    T.true(all(c["state"] == "final" and c["t_close"] for c in conns), "each ended by what closed it")
+    T.true(conns[0]["t_close"] < conns[1]["t_connect"] and conns[1]["t_close"] < conns[2]["t_connect"],
+           "closed before the number was used again")
+
+
 if __name__ == "__main__":
     T.main()
