@@ -468,5 +468,60 @@ def close_range_and_closefrom(case):
            "closed before the number was used again")
 
 
+RLIMITS = r"""
+import errno, os, resource, socket, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+req = b"GET / HTTP/1.0\r\n\r\n"
+def fetch(fd):
+    os.write(fd, req)
+    n = 0
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return n
+        n += len(chunk)
+if mode == "high":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = min(hard, 1 << 20)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+    s = socket.create_connection(("127.0.0.1", port)).detach()
+    high = os.dup2(s, top - 1)          # the highest descriptor there can be
+    os.close(s)
+    print(high, fetch(high))
+    os.close(high)
+else:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
+    held, errs = [], []
+    for _ in range(10):
+        try:
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        except OSError as e:
+            errs.append(errno.errorcode[e.errno])
+    print(len(held), " ".join(sorted(set(errs))))
+    print(fetch(held[0].detach()))
+"""
+
+
+@test
+def descriptor_limits_high_and_exhausted(case):
+    """A descriptor near a million is tracked like any other; with the limit
+    exhausted the program gets the same EMFILE as without the library."""
+    T.need_root()  # raising the hard limit past the default
+    port = T.httpd(case, size=500)
+    script = os.path.join(case.dir, "rlimits.py")
+    with open(script, "w") as f:
+        f.write(RLIMITS)
+    logs = case.logdir("high")
+    out = T.run([sys.executable, script, str(port), "high"], logdir=logs).stdout.split()
+    (c,) = T.records(logs, "conn")
+    T.eq((c["bytes_received"], c["state"]), (int(out[1]), "final"),
+         "what moved through descriptor %s is the connection's" % out[0])
+    T.true(c["flags"] & 0x08 and c["exchanges"] == 1, "seen through its high descriptor: %r" % c)
+    plain = T.run([sys.executable, script, str(port), "low"]).stdout
+    seen = T.run([sys.executable, script, str(port), "low"], logdir=case.logdir("low")).stdout
+    T.eq(seen, plain, "the same connections and the same EMFILE with the limit exhausted")
+    T.true("EMFILE" in plain, "the limit was reached: %r" % plain)
+
+
 if __name__ == "__main__":
     T.main()
