@@ -523,5 +523,32 @@ def descriptor_limits_high_and_exhausted(case):
     T.true("EMFILE" in plain, "the limit was reached: %r" % plain)
 
 
+@test
+def fork_from_busy_threads(case):
+    """200 forks while 4 threads make connections: no child hangs, each child
+    has its own log with its own connection, and no connection is recorded
+    in two logs (a child's copies of the parent's sockets are marked
+    inherited)."""
+    port = T.httpd(case, size=200)
+    logs = case.logdir()
+    out = T.run([os.path.join(T.PROGS, "forkstorm"), "--port", str(port), "--threads", "4", "--forks", "200"],
+                logdir=logs, timeout=300).stdout
+    fig = dict(kv.split("=") for kv in out.split())
+    T.eq((fig["hung"], fig["failed"]), ("0", "0"), "every child finished: %s" % out)
+    parent, children = None, []
+    for log in T.read_logs(logs):
+        T.eq(log.problems, [], "each log reads cleanly")
+        if log.header["ppid"] == os.getpid():
+            parent = log
+        else:
+            children.append(log)
+    T.eq(len(children), 200, "one log per child")
+    own = lambda log: [c for c in log.of("conn") if not c["flags"] & 0x02]
+    T.true(all(len(own(c)) == 1 for c in children), "each child's log holds its own one connection")
+    T.eq(len(own(parent)), int(fig["parent_conns"]), "the parent's log holds the threads' connections, exactly")
+    seen = [(c["local"], c["t_connect"]) for log in [parent] + children for c in own(log)]
+    T.eq(len(seen), len(set(seen)), "no connection in two logs")
+
+
 if __name__ == "__main__":
     T.main()
