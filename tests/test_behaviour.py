@@ -550,5 +550,48 @@ def fork_from_busy_threads(case):
     T.eq(len(seen), len(set(seen)), "no connection in two logs")
 
 
+SELFEXEC = r"""
+import os, socket, sys
+port, left = int(sys.argv[1]), int(sys.argv[2])
+with socket.create_connection(("127.0.0.1", port)) as s:
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    while s.recv(65536):
+        pass
+targets = []
+for f in sorted(os.listdir("/proc/self/fd")):
+    try:
+        targets.append(os.readlink("/proc/self/fd/" + f))
+    except FileNotFoundError:  # the descriptor listdir itself used
+        pass
+fds = targets
+print(left, len(fds), sum(t.endswith(".olog") for t in targets), flush=True)
+if left:
+    os.execv(sys.executable, [sys.executable, sys.argv[0], str(port), str(left - 1)])
+"""
+
+
+@test
+def a_program_that_execs_itself(case):
+    """Five images of one process, each making a connection: one complete
+    log per image, and no descriptor of the library left open in any image
+    (the same descriptors as without the library)."""
+    port = T.httpd(case, size=300)
+    script = os.path.join(case.dir, "selfexec.py")
+    with open(script, "w") as f:
+        f.write(SELFEXEC)
+    plain = T.run([sys.executable, script, str(port), "4"]).stdout
+    logs = case.logdir()
+    seen = T.run([sys.executable, script, str(port), "4"], logdir=logs).stdout
+    T.eq(seen, plain, "the same descriptors in every image as without the library")
+    T.true(all(l.split()[2] == "0" for l in seen.splitlines()), "no log descriptor in any image")
+    got = T.read_logs(logs)
+    T.eq(len(got), 5, "one log per image")
+    T.eq(len({l.header["pid"] for l in got}), 1, "all of the same process")
+    for log in got:
+        T.eq(log.problems, [], "each reads cleanly")
+        (c,) = log.of("conn")
+        T.eq((c["state"], c["exchanges"]), ("final", 1), "each image's connection, complete")
+
+
 if __name__ == "__main__":
     T.main()
