@@ -35,7 +35,9 @@ OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exe
  * lands there and records must drop its record instead of deadlocking. */
 static __thread int obs_tls_busy __attribute__((tls_model("initial-exec")));
 
-enum { LOG_NONE, LOG_CREATING, LOG_READY, LOG_FAILED, LOG_DISABLED };
+/* LOG_FORKING: no log yet, and a fork is under way: nobody may start
+ * creating one until it is over (the child would inherit a half-made log). */
+enum { LOG_NONE, LOG_CREATING, LOG_READY, LOG_FAILED, LOG_DISABLED, LOG_FORKING };
 
 static struct {
     int state;                      /* LOG_* (atomic) */
@@ -337,14 +339,24 @@ static int obs_log_create(char *why, size_t whylen)
 }
 
 /* Make sure this process has a log.  Returns 1 if it has one.  Threads that
- * arrive while another creates it wait for the outcome. */
+ * arrive while another creates it, or while a fork keeps it from being
+ * created, wait for the outcome. */
 int obs_log_ensure(void)
 {
-    int s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE);
-    if (OBS_LIKELY(s == LOG_READY))
-        return 1;
-    if (s == LOG_NONE && obs_fds && !obs_tls_busy &&
-        __atomic_compare_exchange_n(&L.state, &s, LOG_CREATING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    for (;;) {
+        int s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE);
+        if (OBS_LIKELY(s == LOG_READY))
+            return 1;
+        if (obs_tls_busy || (s != LOG_NONE && s != LOG_CREATING && s != LOG_FORKING))
+            return 0;
+        if (s != LOG_NONE) {
+            sched_yield();
+            continue;
+        }
+        if (!obs_fds)
+            return 0;
+        if (!__atomic_compare_exchange_n(&L.state, &s, LOG_CREATING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue;
         char why[PATH_MAX + 512];
         int saved = errno;
         obs_tls_busy = 1;
@@ -358,9 +370,6 @@ int obs_log_ensure(void)
         errno = saved;
         return ok;
     }
-    while ((s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE)) == LOG_CREATING && !obs_tls_busy)
-        sched_yield();
-    return s == LOG_READY;
 }
 
 struct obs_file_header *obs_log_header(void)
@@ -493,11 +502,29 @@ void obs_note_fd(int fd)
 
 /* ---- fork --------------------------------------------------------------- */
 
+/* Set by the forking thread when it kept the log from being created during
+ * the fork (the child has its own copy of the flag). */
+static int fork_blocked_creation;
+
 static void obs_fork_prepare(void)
 {
-    /* No log may be half-created or half-grown across fork. */
-    while (__atomic_load_n(&L.state, __ATOMIC_ACQUIRE) == LOG_CREATING && !obs_tls_busy)
-        sched_yield();
+    /* No log may be half-created or half-grown across fork: wait for a
+     * creation under way, and let no other thread start one until fork is
+     * over (a thread of ours creating it would not exist in the child, which
+     * would wait for it forever, holding a descriptor it does not know of). */
+    fork_blocked_creation = 0;
+    for (;;) {
+        int s = __atomic_load_n(&L.state, __ATOMIC_ACQUIRE);
+        if (s == LOG_CREATING && !obs_tls_busy) {
+            sched_yield();
+            continue;
+        }
+        if (s == LOG_NONE && !__atomic_compare_exchange_n(&L.state, &s, LOG_FORKING, 0, __ATOMIC_ACQ_REL,
+                                                          __ATOMIC_ACQUIRE))
+            continue;
+        fork_blocked_creation = s == LOG_NONE;
+        break;
+    }
     obs_tls_busy++;
     obs_grow_lock();
 }
@@ -506,6 +533,8 @@ static void obs_fork_parent(void)
 {
     obs_grow_unlock();
     obs_tls_busy--;
+    if (fork_blocked_creation)
+        __atomic_store_n(&L.state, LOG_NONE, __ATOMIC_RELEASE);
 }
 
 /* The child must never write into its parent's log (the mapping is shared):
@@ -515,6 +544,8 @@ static void obs_fork_child_handler(void)
 {
     L.grow_lock = 0;
     obs_tls_busy = 0;
+    if (fork_blocked_creation)
+        L.state = LOG_NONE; /* the parent had no log: neither has the child, yet */
     if (L.state != LOG_READY)
         return;
     struct obs_file_header *old = L.hdr;
