@@ -593,5 +593,21 @@ def a_program_that_execs_itself(case):
         T.eq((c["state"], c["exchanges"]), ("final", 1), "each image's connection, complete")
 
 
+@test
+def timer_signals_sending_from_their_handler(case):
+    """5,000 timer signals a second whose handler sends on a tracked socket
+    while the main loop ping-pongs on two others: no deadlock (a watchdog in
+    the program), no crash, and records that add up exactly."""
+    for run in range(2):
+        logs = case.logdir("run%d" % run)
+        p = T.run([os.path.join(T.PROGS, "sigstorm"), "1"], logdir=logs, check=False, timeout=60)
+        T.eq(p.returncode, 0, "sigstorm exit status (3: stuck): %s %s" % (p.stdout, p.stderr[-500:]))
+        fig = dict(kv.split("=") for kv in p.stdout.split())
+        T.true(int(fig["signals"]) > 1000, "the timer fired %s times in a second" % fig["signals"])
+        sent = sorted(c["bytes_sent"] for c in T.records(logs, "conn"))
+        T.eq(sent, sorted([0, int(fig["handler_bytes"]), int(fig["rounds"]), int(fig["rounds"])]),
+             "bytes sent by the handler and by the loop, each on its own connection")
+
+
 if __name__ == "__main__":
     T.main()

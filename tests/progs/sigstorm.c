@@ -1,0 +1,103 @@
+/* sigstorm — a timer firing thousands of times a second whose handler sends
+ * on a tracked socket, while the main loop ping-pongs on two others: the
+ * library's bookkeeping is interrupted at every point by more of itself.
+ *   sigstorm [SECONDS]
+ * Prints: rounds=R signals=S handler_bytes=H drained=D; exits 3 if a
+ * watchdog finds it stuck (a deadlock), 1 on a mismatch.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int hfd = -1;
+static volatile sig_atomic_t signals, handler_bytes;
+
+static void on_timer(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    signals++;
+    if (send(hfd, "s", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+        handler_bytes++;
+    errno = saved;
+}
+
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "sigstorm: stuck\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+/* A connected TCP pair on loopback: *a connected, *b accepted. */
+static void tcp_pair(int *a, int *b)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in s = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof s;
+    if (l < 0 || bind(l, (struct sockaddr *)&s, sizeof s) || listen(l, 1) || getsockname(l, (struct sockaddr *)&s, &len))
+        exit(2);
+    *a = socket(AF_INET, SOCK_STREAM, 0);
+    if (*a < 0 || connect(*a, (struct sockaddr *)&s, sizeof s) != 0)
+        exit(2);
+    while ((*b = accept(l, NULL, NULL)) < 0 && errno == EINTR)
+        ;
+    close(l);
+}
+
+int main(int argc, char **argv)
+{
+    int seconds = argc > 1 ? atoi(argv[1]) : 2;
+    int a, b, c, d;
+    tcp_pair(&a, &b);
+    tcp_pair(&c, &d);
+    hfd = c;
+    signal(SIGALRM, on_watchdog);
+    alarm((unsigned)seconds + 20);
+    struct sigaction sa = { .sa_handler = on_timer, .sa_flags = SA_RESTART };
+    sigaction(SIGUSR1, &sa, NULL);
+    struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1 };
+    timer_t timer;
+    struct itimerspec every = { { 0, 200000 }, { 0, 200000 } }; /* 5000 a second */
+    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0 || timer_settime(timer, 0, &every, NULL) != 0) {
+        perror("sigstorm: timer");
+        return 2;
+    }
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long rounds = 0;
+    char x;
+    do {
+        if (send(a, "p", 1, 0) != 1 || recv(b, &x, 1, 0) != 1 || send(b, "q", 1, 0) != 1 || recv(a, &x, 1, 0) != 1) {
+            if (errno == EINTR)
+                continue;
+            perror("sigstorm: ping-pong");
+            return 1;
+        }
+        rounds++;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - t0.tv_sec < seconds);
+    timer_delete(timer);
+    fcntl(d, F_SETFL, O_NONBLOCK);
+    long drained = 0;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(d, buf, sizeof buf, 0)) > 0)
+        drained += n;
+    printf("rounds=%ld signals=%d handler_bytes=%d drained=%ld\n", rounds, (int)signals, (int)handler_bytes, drained);
+    close(a);
+    close(b);
+    close(c);
+    close(d);
+    return drained == handler_bytes ? 0 : 1;
+}
