@@ -125,6 +125,16 @@ int mgr_check_db(const char *path, char *err, size_t errlen)
         goto out;
     }
     sqlite3_free(ok);
+    /* ours are UTF-8; another encoding could not even be attached to merge */
+    char *enc = rows_text(db, "PRAGMA encoding", NULL);
+    if (!enc || strcmp(enc, "UTF-8\n") != 0) {
+        if (enc && strchr(enc, '\n'))
+            *strchr(enc, '\n') = '\0';
+        snprintf(err, errlen, "its text encoding is %.20s, not UTF-8: refused", enc ? enc : "unknown");
+        sqlite3_free(enc);
+        goto out;
+    }
+    sqlite3_free(enc);
     if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
         obs_db_exec(ref, obs_db_schema_sql, why, sizeof why) != 0 || obs_db_exec(ref, obs_db_views_sql, why, sizeof why) != 0) {
         snprintf(err, errlen, "cannot make the reference schema");

@@ -249,6 +249,21 @@ def plots_and_report_from_a_known_dataset(case):
 
 
 @test
+def a_database_in_another_text_encoding_is_refused(case):
+    """Found by the fuzz target: a UTF-16 database with our schema passed the
+    check and then could not be attached to merge."""
+    odd = os.path.join(case.dir, "utf16.db")
+    with sqlite3.connect(odd) as c:
+        c.execute("PRAGMA encoding = 'UTF-16le'")
+        for f in ("schema.sql", "views.sql"):
+            with open(os.path.join(T.ROOT, "db", f)) as sql:
+                c.executescript(sql.read())
+        c.execute("PRAGMA user_version = 2")
+    p = manager("merge", "--db", os.path.join(case.dir, "m.db"), "h=" + odd, check=False)
+    T.true(p.returncode == 1 and "its text encoding is UTF-16le, not UTF-8: refused" in p.stderr, "%r" % p.stderr)
+
+
+@test
 def command_lines(case):
     for argv in (["--help"], ["pull", "--help"], ["plot", "--help"], ["report", "--help"]):
         p = manager(*argv)
