@@ -20,7 +20,7 @@ READER    := common/obs_reader.c
 READER_H  := common/obs_reader.h common/obs_format.h
 # The database side, shared by observe-slicer and observe-manager.
 DBLIB     := common/obs_db.c common/obs_filter.c common/obs_stats.c
-DBLIB_H   := common/obs_db.h common/obs_filter.h common/obs_stats.h $(B)/gen/obs_db_sql.h
+DBLIB_H   := common/obs_cli.h common/obs_db.h common/obs_filter.h common/obs_stats.h $(B)/gen/obs_db_sql.h
 DB_SQL    := db/schema.sql db/views.sql $(sort $(wildcard db/migrate-*.sql))
 SLICER_SRC := slicer/observe-slicer.c slicer/slc_load.c slicer/slc_query.c $(READER) $(DBLIB)
 SLICER_H  := slicer/slc.h $(READER_H) $(DBLIB_H)

@@ -1,8 +1,9 @@
 /* obs_reader.c — checks and walks a libobserve log (see obs_reader.h).
  *
- * The file is read into memory once (logs are bounded by OBSERVE_MAX_MB);
- * a live log can be read while its process still writes: we take the
- * reserved extent as it is when we open it.
+ * The file is read through a window of OBS_WINDOW bytes, so a log of any
+ * size costs the same memory; a log in memory can be walked too (the fuzz
+ * target does).  A live log can be read while its process still writes: we
+ * take the reserved extent as it is when we open it.
  */
 #define _GNU_SOURCE
 #include "obs_reader.h"

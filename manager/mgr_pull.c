@@ -173,11 +173,10 @@ static void last_error_line(const char *path, char *buf, size_t len)
 static void record_pull(sqlite3 *db, const struct job *j, const char *message, int64_t bytes,
                         const struct mgr_merge_stats *st)
 {
-    char dest[600], finished[32];
-    snprintf(dest, sizeof dest, "%s%s%s%s%d", j->h->user ? j->h->user : "", j->h->user ? "@" : "", j->h->host,
-             j->h->port ? ":" : "", j->h->port);
-    if (!j->h->port)
-        dest[strlen(dest) - 1] = '\0'; /* the %d of port 0 */
+    char dest[600], port[16] = "", finished[32];
+    if (j->h->port)
+        snprintf(port, sizeof port, ":%d", j->h->port);
+    snprintf(dest, sizeof dest, "%s%s%s%s", j->h->user ? j->h->user : "", j->h->user ? "@" : "", j->h->host, port);
     utc_now(finished, sizeof finished);
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(db,

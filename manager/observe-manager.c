@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/obs_cli.h"
 #include "../common/obs_db.h"
 #include "mgr.h"
 
@@ -41,19 +42,7 @@ static void usage(FILE *f)
             mgr_prog, mgr_prog);
 }
 
-static int usage_error(void (*cmd_usage)(FILE *), const char *fmt, const char *arg)
-{
-    fprintf(stderr, "%s: ", mgr_prog);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    cmd_usage(stderr);
-    return 2;
-}
 
-static int is_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
-}
 
 static void pull_usage(FILE *f)
 {
@@ -98,19 +87,19 @@ static int cmd_pull(int argc, char **argv)
         const char *a = argv[i];
         int has_value = !strcmp(a, "-j") || !strcmp(a, "-F") || !strcmp(a, "--db") || !strcmp(a, "--timeout") ||
                         !strcmp(a, "--remote-slicer");
-        if (is_help(a)) {
+        if (obs_is_help(a)) {
             pull_usage(stdout);
             status = 0;
         } else if (has_value && i + 1 >= argc) {
-            status = usage_error(pull_usage, "%s needs a value", a);
+            status = obs_usage_error(mgr_prog, pull_usage, "%s needs a value", a);
         } else if (!strcmp(a, "-j")) {
             o.jobs = atoi(argv[++i]);
             if (o.jobs < 1 || o.jobs > 256)
-                status = usage_error(pull_usage, "bad -j '%s' (1 to 256)", argv[i]);
+                status = obs_usage_error(mgr_prog, pull_usage, "bad -j '%s' (1 to 256)", argv[i]);
         } else if (!strcmp(a, "--timeout")) {
             o.timeout = atoi(argv[++i]);
             if (o.timeout < 1)
-                status = usage_error(pull_usage, "bad --timeout '%s'", argv[i]);
+                status = obs_usage_error(mgr_prog, pull_usage, "bad --timeout '%s'", argv[i]);
         } else if (!strcmp(a, "-F")) {
             o.ssh_config = argv[++i];
         } else if (!strcmp(a, "--db")) {
@@ -120,7 +109,7 @@ static int cmd_pull(int argc, char **argv)
         } else if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
             o.progress = a[2] == 'p';
         } else if (a[0] == '-') {
-            status = usage_error(pull_usage, "unknown option '%s'", a);
+            status = obs_usage_error(mgr_prog, pull_usage, "unknown option '%s'", a);
         } else if (strchr(a, '=') && strstr(a, ":/")) {
             /* a bad host is reported and left out; the others are pulled */
             if (mgr_inventory_add_spec(&inv, a, err, sizeof err) != 0) {
@@ -137,7 +126,7 @@ static int cmd_pull(int argc, char **argv)
         }
     }
     if (status < 0 && inv.nhosts == 0)
-        status = bad ? 1 : usage_error(pull_usage, "%s", "no client hosts (give an inventory or NAME=HOST:/PATH)");
+        status = bad ? 1 : obs_usage_error(mgr_prog, pull_usage, "%s", "no client hosts (give an inventory or NAME=HOST:/PATH)");
     if (status >= 0) {
         mgr_inventory_free(&inv);
         return status;
@@ -175,23 +164,23 @@ static int cmd_merge(int argc, char **argv)
     const char *dbpath = "observe.db";
     int first = 1;
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (obs_is_help(argv[i])) {
             merge_usage(stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--db")) {
             if (i + 1 >= argc)
-                return usage_error(merge_usage, "%s needs a value", argv[i]);
+                return obs_usage_error(mgr_prog, merge_usage, "%s needs a value", argv[i]);
             dbpath = argv[++i];
             first = i + 1;
         } else if (argv[i][0] == '-') {
-            return usage_error(merge_usage, "unknown option '%s'", argv[i]);
+            return obs_usage_error(mgr_prog, merge_usage, "unknown option '%s'", argv[i]);
         } else if (!strchr(argv[i], '=') || argv[i][0] == '=') {
-            return usage_error(merge_usage, "want NAME=FILE, not '%s'", argv[i]);
+            return obs_usage_error(mgr_prog, merge_usage, "want NAME=FILE, not '%s'", argv[i]);
         }
     }
     if (first >= argc)
-        return usage_error(merge_usage, "%s", "no database to merge");
+        return obs_usage_error(mgr_prog, merge_usage, "%s", "no database to merge");
     char err[1024];
     sqlite3 *db;
     if (obs_db_open(dbpath, OBS_DB_WRITE, &db, err, sizeof err) != 0) {
@@ -262,11 +251,11 @@ static int cmd_plot(int argc, char **argv, int report)
         int has_value = !strcmp(a, "-o") || !strcmp(a, "--db") || !strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag") ||
                         (report && !strcmp(a, "--notes"));
         int rc;
-        if (is_help(a)) {
+        if (obs_is_help(a)) {
             plot_usage(stdout);
             status = 0;
         } else if (has_value && i + 1 >= argc) {
-            status = usage_error(plot_usage, "%s needs a value", a);
+            status = obs_usage_error(mgr_prog, plot_usage, "%s needs a value", a);
         } else if (!strcmp(a, "-o")) {
             o.outdir = argv[++i];
         } else if (!strcmp(a, "--db")) {
@@ -276,18 +265,18 @@ static int cmd_plot(int argc, char **argv, int report)
         } else if (!strcmp(a, "--x-tag") || !strcmp(a, "--rate-tag")) {
             const char *k = argv[++i];
             if (!obs_tag_valid(k) || strchr(k, '='))
-                status = usage_error(plot_usage, "bad tag key '%s'", k);
+                status = obs_usage_error(mgr_prog, plot_usage, "bad tag key '%s'", k);
             else if (a[2] == 'r')
                 o.rate_tag = k;
             else if (o.nxtags == 8)
-                status = usage_error(plot_usage, "%s", "at most 8 --x-tag");
+                status = obs_usage_error(mgr_prog, plot_usage, "%s", "at most 8 --x-tag");
             else
                 o.xtags[o.nxtags++] = k;
         } else if ((rc = obs_filter_option(&o.filter, argc, argv, &i, err, sizeof err)) != 0) {
             if (rc < 0)
-                status = usage_error(plot_usage, "%s", err);
+                status = obs_usage_error(mgr_prog, plot_usage, "%s", err);
         } else {
-            status = usage_error(plot_usage, a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
+            status = obs_usage_error(mgr_prog, plot_usage, a[0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'", a);
         }
     }
     if (status >= 0) {
@@ -322,7 +311,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+    if (obs_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }

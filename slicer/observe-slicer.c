@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/obs_cli.h"
 #include "../common/obs_db.h"
 #include "../common/obs_reader.h"
 #include "slc.h"
@@ -119,20 +120,7 @@ static int cmd_dump(int argc, char **argv)
 
 /* ---- load, summary, export, snapshot ------------------------------------------ */
 
-static int is_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
-}
 
-/* A usage error: one line naming what is wrong, then the command's usage. */
-static int usage_error(void (*cmd_usage)(FILE *), const char *fmt, const char *arg)
-{
-    fprintf(stderr, "%s: ", slc_prog);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    cmd_usage(stderr);
-    return 2;
-}
 
 static void load_usage(FILE *f)
 {
@@ -171,33 +159,33 @@ static int load_args(int argc, char **argv, struct slc_load_opts *o, const char 
             paths[(*npaths)++] = argv[i];
         } else if (strcmp(a, "--") == 0) {
             dashdash = 1;
-        } else if (is_help(a)) {
+        } else if (obs_is_help(a)) {
             load_usage(stdout);
             return 0;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             o->quiet = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--db") == 0) {
             if (++i >= argc)
-                return usage_error(load_usage, "%s needs a value", a);
+                return obs_usage_error(slc_prog, load_usage, "%s needs a value", a);
             *dbpath = argv[i];
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--add-tag") == 0) {
             if (++i >= argc)
-                return usage_error(load_usage, "%s needs a value", a);
+                return obs_usage_error(slc_prog, load_usage, "%s needs a value", a);
             if (!obs_tag_valid(argv[i]) || !strchr(argv[i], '='))
-                return usage_error(load_usage, "bad tag '%s' (want KEY=VALUE, keys of [A-Za-z0-9_.:-], no ',')",
+                return obs_usage_error(slc_prog, load_usage, "bad tag '%s' (want KEY=VALUE, keys of [A-Za-z0-9_.:-], no ',')",
                                    argv[i]);
             if (o->nadd == SLC_MAX_ADD_TAGS)
-                return usage_error(load_usage, "%s", "too many -t tags");
+                return obs_usage_error(slc_prog, load_usage, "%s", "too many -t tags");
             o->add_tag[o->nadd++] = argv[i];
         } else if ((rc = obs_filter_option(&o->filter, argc, argv, &i, err, sizeof err)) != 0) {
             if (rc < 0)
-                return usage_error(load_usage, "%s", err);
+                return obs_usage_error(slc_prog, load_usage, "%s", err);
         } else {
-            return usage_error(load_usage, "unknown option '%s'", a);
+            return obs_usage_error(slc_prog, load_usage, "unknown option '%s'", a);
         }
     }
     if (*npaths == 0)
-        return usage_error(load_usage, "%s", "no log directory or file given");
+        return obs_usage_error(slc_prog, load_usage, "%s", "no log directory or file given");
     return -1;
 }
 
@@ -305,19 +293,19 @@ static int query_args(int argc, char **argv, int is_summary, struct query_args *
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int rc;
-        if (is_help(a)) {
+        if (obs_is_help(a)) {
             cmd_usage(stdout);
             return 0;
         } else if (a[0] != '-') {
             if (q->dbpath)
-                return usage_error(cmd_usage, "unexpected argument '%s'", a);
+                return obs_usage_error(slc_prog, cmd_usage, "unexpected argument '%s'", a);
             q->dbpath = a;
         } else if (strcmp(a, "--format") == 0 || strcmp(a, "--by") == 0 || strcmp(a, "--what") == 0 ||
                    strcmp(a, "-o") == 0) {
             if (++i >= argc)
-                return usage_error(cmd_usage, "%s needs a value", a);
+                return obs_usage_error(slc_prog, cmd_usage, "%s needs a value", a);
             if (strcmp(a, "--format") == 0 && parse_format(argv[i], &q->fmt, is_summary) != 0)
-                return usage_error(cmd_usage, "bad --format '%s'", argv[i]);
+                return obs_usage_error(slc_prog, cmd_usage, "bad --format '%s'", argv[i]);
             else if (strcmp(a, "--by") == 0 && is_summary)
                 q->by = argv[i];
             else if (strcmp(a, "--what") == 0 && !is_summary)
@@ -325,16 +313,16 @@ static int query_args(int argc, char **argv, int is_summary, struct query_args *
             else if (strcmp(a, "-o") == 0 && !is_summary)
                 q->outpath = argv[i];
             else if (strcmp(a, "--format") != 0)
-                return usage_error(cmd_usage, "unknown option '%s'", a);
+                return obs_usage_error(slc_prog, cmd_usage, "unknown option '%s'", a);
         } else if ((rc = obs_filter_option(&q->f, argc, argv, &i, err, sizeof err)) != 0) {
             if (rc < 0)
-                return usage_error(cmd_usage, "%s", err);
+                return obs_usage_error(slc_prog, cmd_usage, "%s", err);
         } else {
-            return usage_error(cmd_usage, "unknown option '%s'", a);
+            return obs_usage_error(slc_prog, cmd_usage, "unknown option '%s'", a);
         }
     }
     if (!q->dbpath)
-        return usage_error(cmd_usage, "%s", "no database given");
+        return obs_usage_error(slc_prog, cmd_usage, "%s", "no database given");
     return -1;
 }
 
@@ -429,18 +417,18 @@ static int cmd_snapshot(int argc, char **argv)
     const char *args[2];
     int n = 0;
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (obs_is_help(argv[i])) {
             snapshot_usage(stdout);
             return 0;
         }
         if (argv[i][0] == '-' && argv[i][1])
-            return usage_error(snapshot_usage, "unknown option '%s'", argv[i]);
+            return obs_usage_error(slc_prog, snapshot_usage, "unknown option '%s'", argv[i]);
         if (n == 2)
-            return usage_error(snapshot_usage, "unexpected argument '%s'", argv[i]);
+            return obs_usage_error(slc_prog, snapshot_usage, "unexpected argument '%s'", argv[i]);
         args[n++] = argv[i];
     }
     if (n != 2)
-        return usage_error(snapshot_usage, "%s", "want DB and OUT");
+        return obs_usage_error(slc_prog, snapshot_usage, "%s", "want DB and OUT");
     char err[4600];
     sqlite3 *src;
     if (obs_db_open(args[0], OBS_DB_READ_OLDER, &src, err, sizeof err) != 0) {
