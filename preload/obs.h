@@ -214,6 +214,15 @@ OBS_HIDDEN void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, in
 OBS_HIDDEN void obs_on_resolved(const struct addrinfo *res, uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_fork_child(void);
 
+/* The wrappers read an argument of the caller's only where the kernel has
+ * just read it without fault (after a successful call), except the few that
+ * must know a length before the call (an address buffer's size, a select
+ * set's bits).  Those first ask this: NULL and the first page, the bad
+ * pointers programs really pass, go to the kernel untouched and come back
+ * EFAULT as without us.  A wild pointer elsewhere is the caller's contract
+ * broken twice (README, "What is guaranteed"). */
+static inline int obs_ptr_plausible(const void *p) { return (uintptr_t)p >= 4096; }
+
 /* Sampled measurement of the library's own time (see OBS_COUNTERS). */
 #define OBS_SAMPLE_PERIOD 1024u
 extern OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));

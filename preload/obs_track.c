@@ -274,7 +274,10 @@ void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen
         }
         return;
     }
-    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+    /* an address the kernel cannot take (too short for its family) was a
+     * bad argument, not an attempt: no record */
+    if (!sa || !((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+                 (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))))
         return;
     c = obs_conn_new(fd, 0, sa, len, t0);
     if (!c)

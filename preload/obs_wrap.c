@@ -78,18 +78,22 @@ static int obs_connect(int fd, const struct sockaddr *sa, socklen_t len)
     int r = REAL(connect)(fd, sa, len);
     int err = errno;
     uint64_t t1 = obs_now();
-    obs_on_connect(e, fd, sa, len, r, r == 0 ? 0 : err, t0, t1);
+    /* the kernel read the address unless it said EFAULT or the length kept
+     * it from reading (0, 1, or more than any address) */
+    int sa_read = (r == 0 || err != EFAULT) && len >= sizeof(sa_family_t) && len <= sizeof(struct sockaddr_storage);
+    obs_on_connect(e, fd, sa_read ? sa : NULL, sa_read ? len : 0, r, r == 0 ? 0 : err, t0, t1);
     errno = err;
     return r;
 }
 
 static int obs_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags, int plain)
 {
-    socklen_t cap = sa && len ? *len : 0;
+    int readable = sa && obs_ptr_plausible(sa) && obs_ptr_plausible(len);
+    socklen_t cap = readable ? *len : 0;
     int r = plain ? REAL(accept)(fd, sa, len) : REAL(accept4)(fd, sa, len, flags);
     if (r >= 0 && obs_fds) {
         int err = errno;
-        socklen_t got = sa && len ? (*len < cap ? *len : cap) : 0;
+        socklen_t got = cap ? (*len < cap ? *len : cap) : 0;
         obs_on_accept(r, got ? sa : NULL, got, obs_now());
         errno = err;
     }
@@ -230,6 +234,8 @@ static ssize_t obs_sendmsg(int fd, const struct msghdr *msg, int flags)
         return REAL(sendmsg)(fd, msg, flags);
     uint64_t t0 = obs_entry_time(e, 1);
     ssize_t r = REAL(sendmsg)(fd, msg, flags);
+    if (r <= 0) /* msg may be what the kernel refused: not ours to read */
+        return r;
     return obs_after_out(e, fd, r, t0, msg->msg_name, msg->msg_name ? msg->msg_namelen : 0);
 }
 
@@ -291,7 +297,7 @@ static ssize_t obs_recvfrom(int fd, void *buf, size_t n, int flags, struct socka
     struct obs_fd *e = obs_lookup(fd);
     if (!e || (flags & MSG_PEEK))
         return REAL(recvfrom)(fd, buf, n, flags, from, len);
-    socklen_t cap = from && len ? *len : 0;
+    socklen_t cap = from && obs_ptr_plausible(from) && obs_ptr_plausible(len) ? *len : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     ssize_t r = REAL(recvfrom)(fd, buf, n, flags, from, len);
     socklen_t got = cap && r >= 0 ? (*len < cap ? *len : cap) : 0;
@@ -301,11 +307,11 @@ static ssize_t obs_recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 static ssize_t obs_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     struct obs_fd *e = obs_lookup(fd);
-    if (!e || (flags & MSG_PEEK))
+    if (!e || (flags & MSG_PEEK) || !obs_ptr_plausible(msg))
         return REAL(recvmsg)(fd, msg, flags);
     /* the kernel reports the address's full length even when it had to cut
      * it to fit the caller's buffer: never read past what the caller gave */
-    socklen_t cap = msg->msg_name ? msg->msg_namelen : 0;
+    socklen_t cap = obs_ptr_plausible(msg->msg_name) ? msg->msg_namelen : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     ssize_t r = REAL(recvmsg)(fd, msg, flags);
     socklen_t got = r >= 0 && cap ? (msg->msg_namelen < cap ? msg->msg_namelen : cap) : 0;
@@ -315,14 +321,14 @@ static ssize_t obs_recvmsg(int fd, struct msghdr *msg, int flags)
 static int obs_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags, struct timespec *tmo)
 {
     struct obs_fd *e = obs_lookup(fd);
-    if (!e || (flags & MSG_PEEK))
+    if (!e || (flags & MSG_PEEK) || !obs_ptr_plausible(v))
         return REAL(recvmmsg)(fd, v, n, flags, tmo);
     /* as in recvmsg: the address lengths given, to read no further (for
      * the first OBS_MMSG_NAMES messages; later ones count without a source) */
     enum { OBS_MMSG_NAMES = 64 };
     socklen_t cap[OBS_MMSG_NAMES];
     for (unsigned i = 0; i < n && i < OBS_MMSG_NAMES; i++)
-        cap[i] = v[i].msg_hdr.msg_name ? v[i].msg_hdr.msg_namelen : 0;
+        cap[i] = obs_ptr_plausible(v[i].msg_hdr.msg_name) ? v[i].msg_hdr.msg_namelen : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     int r = REAL(recvmmsg)(fd, v, n, flags, tmo);
     for (int i = 0; i < r; i++) {
@@ -423,16 +429,21 @@ static void obs_fdset_ready(int nfds, const fd_set *r, const fd_set *w, const fd
 static int obs_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
                       const struct timespec *ts, const sigset_t *mask, enum obs_mech mech)
 {
-    if (!obs_active || nfds < 0)
+    if (!obs_active || nfds < 0 || (r && !obs_ptr_plausible(r)) || (w && !obs_ptr_plausible(w)) ||
+        (x && !obs_ptr_plausible(x)))
         return mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
-    uint32_t interest = obs_fdset_count(nfds, r, w, x);
+    /* The kernel reads no further than its fd table, which may end well
+     * before a careless nfds: nor do we, as far as we can know it. */
+    int known = obs_fd_hiwater + 1 > FD_SETSIZE ? obs_fd_hiwater + 1 : FD_SETSIZE;
+    int seen = nfds < known ? nfds : known;
+    uint32_t interest = obs_fdset_count(seen, r, w, x);
     uint64_t t0 = obs_now();
     int ret = mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
     int err = errno;
     uint64_t t1 = obs_now();
     obs_on_wait(mech, interest, ret, err, t0, t1);
     if (ret > 0)
-        obs_fdset_ready(nfds, r, w, x, t1);
+        obs_fdset_ready(seen, r, w, x, t1);
     errno = err;
     return ret;
 }

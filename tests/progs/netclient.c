@@ -5,6 +5,9 @@
  * so the tests can compare with what libobserve recorded:
  *   conns=C failed=F requests=R bytes_sent=S bytes_received=B
  *   connect_errno=E   (per failed connect)
+ * With --ports P1,P2,... thread t's c-th connection goes to port
+ * P[(t + c) % n], so that descriptors freed by one thread are reused by
+ * another for a different peer (the test of attribution under threads).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,6 +28,7 @@
 enum mode { M_BLOCK, M_SELECT, M_POLL, M_EPOLL };
 static enum mode mode = M_BLOCK;
 static struct sockaddr_in server;
+static int ports[64], nports;
 static int requests = 1, conns = 1, threads = 1, timeout_ms = 5000, progress = 0;
 static long total_conns, total_failed, total_requests, total_sent, total_received;
 static pthread_mutex_t totals = PTHREAD_MUTEX_INITIALIZER;
@@ -52,14 +56,17 @@ static int wait_fd(int fd, int want_out)
     return r;
 }
 
-static int open_connection(int *err)
+static int open_connection(int *err, int port)
 {
+    struct sockaddr_in to = server;
+    if (port)
+        to.sin_port = htons((uint16_t)port);
     int fd = socket(AF_INET, SOCK_STREAM | (mode == M_BLOCK ? 0 : SOCK_NONBLOCK), 0);
     if (fd < 0) {
         *err = errno;
         return -1;
     }
-    if (connect(fd, (struct sockaddr *)&server, sizeof server) == 0)
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) == 0)
         return fd;
     if (errno != EINPROGRESS) {
         *err = errno;
@@ -115,14 +122,14 @@ static long read_response(int fd)
 
 static void *run(void *arg)
 {
-    (void)arg;
+    int thread = (int)(long)arg;
     long c_ok = 0, c_fail = 0, reqs = 0, sent = 0, got = 0;
     char req[256];
     int len = snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n",
                        inet_ntoa(server.sin_addr));
     for (int c = 0; c < conns; c++) {
         int err = 0;
-        int fd = open_connection(&err);
+        int fd = open_connection(&err, nports ? ports[(thread + c) % nports] : 0);
         if (fd < 0) {
             printf("connect_errno=%d\n", err);
             c_fail++;
@@ -166,9 +173,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "addr", 1, 0, 'a' }, { "port", 1, 0, 'p' },     { "mode", 1, 0, 'm' },    { "requests", 1, 0, 'r' },
         { "conns", 1, 0, 'c' }, { "threads", 1, 0, 't' }, { "timeout-ms", 1, 0, 'T' },
-        { "progress", 0, 0, 'P' }, { 0, 0, 0, 0 },
+        { "progress", 0, 0, 'P' }, { "ports", 1, 0, 'L' }, { 0, 0, 0, 0 },
     };
-    while ((c = getopt_long(argc, argv, "a:p:m:r:c:t:T:P", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:p:m:r:c:t:T:PL:", opts, NULL)) != -1) {
         switch (c) {
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -177,13 +184,18 @@ int main(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'T': timeout_ms = atoi(optarg); break;
         case 'P': progress = 1; break;
+        case 'L':
+            for (char *t = strtok(optarg, ","); t && nports < 64; t = strtok(NULL, ","))
+                ports[nports++] = atoi(t);
+            port = ports[0];
+            break;
         case 'm':
             mode = !strcmp(optarg, "select") ? M_SELECT : !strcmp(optarg, "poll") ? M_POLL
                  : !strcmp(optarg, "epoll")  ? M_EPOLL  : M_BLOCK;
             break;
         default:
             fprintf(stderr, "usage: netclient --port P [--addr A] [--mode block|select|poll|epoll] "
-                            "[--requests N] [--conns N] [--threads N] [--timeout-ms MS] [--progress]\n");
+                            "[--requests N] [--conns N] [--threads N] [--timeout-ms MS] [--progress] [--ports P1,P2,...]\n");
             return 2;
         }
     }
@@ -195,7 +207,7 @@ int main(int argc, char **argv)
     }
     pthread_t tid[256];
     for (int i = 0; i < threads; i++)
-        pthread_create(&tid[i], NULL, run, NULL);
+        pthread_create(&tid[i], NULL, run, (void *)(long)i);
     for (int i = 0; i < threads; i++)
         pthread_join(tid[i], NULL);
     printf("conns=%ld failed=%ld requests=%ld bytes_sent=%ld bytes_received=%ld\n", total_conns, total_failed,
