@@ -597,6 +597,60 @@ def fork_from_busy_threads(case):
     T.eq(len(seen), len(set(seen)), "no connection in two logs")
 
 
+@test
+def atfork_handlers_that_raise_signals_which_send(case):
+    """200 forks whose atfork handlers (prepare, parent, child) each raise a
+    signal whose handler sends on a tracked connection, with a 1 ms timer
+    sending too: no child hangs, and every byte sent is recorded once, in
+    the log of the process that sent it."""
+    logs = case.logdir()
+    out = T.run([os.path.join(T.PROGS, "forkodd"), "atfork", "200"], logdir=logs, timeout=300).stdout
+    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    T.eq(fig["hung"], 0, "no child hung: %s" % out)
+    T.eq(fig["received"], fig["parent_sent"] + fig["child_sent"], "the bytes add up: %s" % out)
+    parent, children = None, []
+    for log in T.read_logs(logs):
+        T.eq(log.problems, [], "each log reads cleanly")
+        if log.header["ppid"] == os.getpid():
+            parent = log
+        else:
+            children.append(log)
+    T.eq(len(children), 200, "one log per child")
+    client = [c for c in parent.of("conn") if c["side"] == 0]
+    server = [c for c in parent.of("conn") if c["side"] == 1]
+    T.eq((len(client), len(server)), (1, 1), "the parent's connection, both ends")
+    T.eq(client[0]["bytes_sent"], fig["parent_sent"], "the parent's own sends")
+    T.eq(server[0]["bytes_received"], fig["received"], "all that arrived")
+    from_children = sum(c["bytes_sent"] for log in children for c in log.of("conn") if c["side"] == 0)
+    T.eq(from_children, fig["child_sent"], "the children's sends, each in its own log")
+
+
+@test
+def vfork_and_posix_spawn_leave_the_parent_intact(case):
+    """vfork+exec, vfork+_exit, a vfork child that dup2s over and closes the
+    parent's connection's fd before exec, and posix_spawn with a close
+    action, all in the middle of a keep-alive exchange: the parent's record
+    is complete and exact."""
+    port = T.httpd(case, size=700)
+    plain = T.run([os.path.join(T.PROGS, "forkodd"), "vfork", str(port)]).stdout
+    logs = case.logdir()
+    out = T.run([os.path.join(T.PROGS, "forkodd"), "vfork", str(port)], logdir=logs).stdout
+    T.eq(out, plain, "the same outcome as without the library")
+    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    T.eq(fig["children"], 4, "every child ran")
+    parent = [l for l in T.read_logs(logs) if l.header["ppid"] == os.getpid()]
+    T.eq(len(parent), 1, "the parent's log")
+    conns = parent[0].of("conn")
+    T.eq(len(conns), 1, "one connection")
+    c = conns[0]
+    T.eq((c["state"], c["exchanges"], c["bytes_sent"], c["bytes_received"]),
+         ("final", 2, fig["sent"], fig["received"]), "closed by the parent, exact")
+    for log in T.read_logs(logs):
+        T.eq(log.problems, [], "each log reads cleanly")
+        if log.header["pid"] != parent[0].header["pid"]:
+            T.true(all(x["flags"] & 0x02 for x in log.of("conn")), "a child's log holds only inherited copies")
+
+
 SELFEXEC = r"""
 import os, socket, sys
 port, left = int(sys.argv[1]), int(sys.argv[2])
