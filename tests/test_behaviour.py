@@ -382,6 +382,25 @@ def peek_waitall_and_trunc(case):
     T.eq(fig["trunc"], "300", "the whole datagram's length")
 
 
+@test
+def sendmmsg_and_recvmmsg_count_every_message(case):
+    port = T.httpd(case, size=700)
+    logs = case.logdir()
+    out = T.run([MSGFLAGS, "mmsg", str(port)], logdir=logs).stdout
+    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    T.eq((fig["sent"], fig["received"], fig["replied"], fig["back"]), (5, 5, 5, 5), "the program's own view: %s" % out)
+    udp = T.records(logs, "udp")
+    T.eq(len(udp), 2, "two UDP sockets")
+    for u in udp:
+        T.eq((u["dgrams_sent"], u["bytes_sent"], u["dgrams_received"], u["bytes_received"]), (5, 150, 5, 150),
+             "each message of the vector counted: %r" % u)
+        T.eq(u["answered"] + u["unanswered"], 5, "every datagram sent is answered or not")
+    T.eq(len(T.records(logs, "dgram")), 10, "a datagram record per message sent")
+    (c,) = T.records(logs, "conn")
+    T.eq((c["bytes_sent"], c["send_calls"], c["exchanges"], c["bytes_received"]),
+         (fig["tcp_sent"], 3, 1, fig["tcp_received"]), "one request sent as three messages of one sendmmsg")
+
+
 def _coexist(case, name, other):
     """`other` preloaded before and after libobserve: the client runs as
     without it, nothing hangs, and its connections are recorded."""

@@ -6,6 +6,9 @@
  *   msgflags peek PORT    on a TCP connection: MSG_PEEK then the real read
  *                         of the same bytes, MSG_WAITALL, and a UDP datagram
  *                         read with MSG_TRUNC into a short buffer
+ *   msgflags mmsg PORT    sendmmsg/recvmmsg: 5 datagrams of sizes 10..50
+ *                         between two UDP sockets and back, then an HTTP
+ *                         request to PORT sent as 3 messages of one sendmmsg
  * Prints what each call returned: ok lines the test compares with the records.
  */
 #define _GNU_SOURCE
@@ -86,12 +89,86 @@ static int peek(int port)
     return 0;
 }
 
+/* n messages of sizes 10, 20, ... from one buffer */
+static void fill(struct mmsghdr *m, struct iovec *iov, int n, char *data, struct sockaddr_in6 *to)
+{
+    for (int i = 0; i < n; i++) {
+        iov[i] = (struct iovec){ data, (size_t)(10 * (i + 1)) };
+        m[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = to, .msg_namelen = to ? sizeof *to : 0,
+                                              .msg_iov = &iov[i], .msg_iovlen = 1 } };
+    }
+}
+
+static int mmsg(int port)
+{
+    struct sockaddr_in6 a_addr, b_addr, from[8];
+    int a = udp6_pair(&a_addr), b = udp6_pair(&b_addr);
+    char data[64], bufs[8][64];
+    memset(data, 'd', sizeof data);
+    struct mmsghdr m[8];
+    struct iovec iov[8];
+    fill(m, iov, 5, data, &b_addr);
+    int sent = sendmmsg(a, m, 5, 0);
+    for (int i = 0; i < 8; i++) {
+        iov[i] = (struct iovec){ bufs[i], sizeof bufs[i] };
+        m[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &from[i], .msg_namelen = sizeof from[i],
+                                              .msg_iov = &iov[i], .msg_iovlen = 1 } };
+    }
+    struct timespec tmo = { 2, 0 };
+    int got = recvmmsg(b, m, 8, MSG_WAITFORONE, &tmo);
+    long got_bytes = 0;
+    for (int i = 0; i < got; i++)
+        got_bytes += m[i].msg_len;
+    fill(m, iov, 5, data, &a_addr);
+    int replied = sendmmsg(b, m, 5, 0);
+    for (int i = 0; i < 8; i++) {
+        iov[i] = (struct iovec){ bufs[i], sizeof bufs[i] };
+        m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+    }
+    int back = 0;
+    while (back < replied) {
+        int r = recvmmsg(a, m + back, (unsigned)(8 - back), MSG_WAITFORONE, &tmo);
+        if (r <= 0)
+            break;
+        back += r;
+    }
+    printf("sent=%d received=%d received_bytes=%ld replied=%d back=%d\n", sent, got, got_bytes, replied, back);
+    close(a);
+    close(b);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (fd < 0 || connect(fd, (struct sockaddr *)&s, sizeof s) != 0) {
+        perror("connect");
+        return 1;
+    }
+    char *parts[] = { "GET / HTTP/1.0\r\n", "Host: x\r\n", "\r\n" };
+    long req = 0;
+    for (int i = 0; i < 3; i++) {
+        iov[i] = (struct iovec){ parts[i], strlen(parts[i]) };
+        m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+        req += (long)strlen(parts[i]);
+    }
+    int tcp_msgs = sendmmsg(fd, m, 3, 0);
+    long resp = 0;
+    ssize_t r;
+    char buf[65536];
+    while ((r = read(fd, buf, sizeof buf)) > 0)
+        resp += r;
+    close(fd);
+    printf("tcp_messages=%d tcp_sent=%ld tcp_received=%ld\n", tcp_msgs, req, resp);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "short-name") == 0)
         return short_name();
     if (argc >= 3 && strcmp(argv[1], "peek") == 0)
         return peek(atoi(argv[2]));
-    fprintf(stderr, "usage: msgflags short-name | peek PORT\n");
+    if (argc >= 3 && strcmp(argv[1], "mmsg") == 0)
+        return mmsg(atoi(argv[2]));
+    fprintf(stderr, "usage: msgflags short-name | peek PORT | mmsg PORT\n");
     return 2;
 }
