@@ -37,7 +37,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/tests/libctorconnect.so \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
-     $(B)/tests/netclient-fortify $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
+     $(B)/tests/netclient-fortify $(B)/tests/netclient-static $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
 
 $(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen $(B)/fuzz:
 	mkdir -p $@
@@ -84,6 +84,14 @@ $(B)/tests/netclient-fortify: tests/progs/netclient.c | $(B)/tests
 # A library whose constructor connects, preloaded beside ours in the tests.
 $(B)/tests/libctorconnect.so: tests/libs/ctorconnect.c | $(B)/tests
 	$(CC) $(WARN) -O2 -fPIC -shared -o $@ $<
+
+# Clients the library cannot (fully) see: io_uring through liburing, and a
+# static build, which ld.so never preloads into.
+$(B)/tests/unseen: tests/progs/unseen.c | $(B)/tests
+	$(CC) $(WARN) -O2 -g -o $@ $< -luring
+
+$(B)/tests/netclient-static: tests/progs/netclient.c | $(B)/tests
+	$(CC) $(WARN) -O2 -static -o $@ $< -lpthread
 
 $(B)/tests/%: tests/progs/%.c | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread

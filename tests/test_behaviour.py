@@ -401,6 +401,66 @@ def sendmmsg_and_recvmmsg_count_every_message(case):
          (fig["tcp_sent"], 3, 1, fig["tcp_received"]), "one request sent as three messages of one sendmmsg")
 
 
+def _unseen(case, mode):
+    """Runs tests/progs/unseen MODE with and without the library: the same
+    output; returns its figures and the connections recorded."""
+    port = T.httpd(case, size=700)
+    argv = [os.path.join(T.PROGS, "unseen"), mode, str(port)]
+    plain = T.run(argv, check=False)
+    if plain.returncode == 3:
+        raise T.Skip(plain.stdout.strip())
+    T.eq(plain.returncode, 0, "without the library")
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    T.eq(seen.stdout, plain.stdout, "the same output with the library")
+    fig = {k: int(v) for k, v in (kv.split("=") for kv in seen.stdout.split())}
+    T.true(fig["first_received"] > 700 and fig["second_received"] == fig["first_received"], "both answered")
+    conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"] or c["t_established"])
+    T.eq(len(conns), 2, "both connections recorded")
+    return fig, conns
+
+
+@test
+def raw_syscalls_are_unseen_never_misattributed(case):
+    # send/recv/close by syscall(2): the connection is recorded with no bytes
+    # and no close; the next connection on the same fd number is exact.
+    fig, (first, second) = _unseen(case, "raw")
+    T.eq(fig["first_fd"], fig["second_fd"], "the second connection reuses the fd number")
+    T.eq((first["bytes_sent"], first["bytes_received"], first["t_close"]), (0, 0, None),
+         "the raw connection: no bytes, no close seen")
+    T.eq(first["state"], "final", "ended when its fd number came back from socket()")
+    T.eq((second["bytes_sent"], second["bytes_received"], second["exchanges"]),
+         (fig["second_sent"], fig["second_received"], 1), "the libc connection on the same fd: exact")
+
+
+@test
+def splice_moves_unseen_bytes(case):
+    fig, (first, second) = _unseen(case, "splice")
+    T.eq((first["bytes_sent"], first["bytes_received"]), (fig["first_sent"], 0), "write seen, splice out not")
+    T.eq((second["bytes_sent"], second["bytes_received"]), (0, fig["second_received"]), "splice in not seen, read seen")
+
+
+@test
+def io_uring_is_unseen_never_misattributed(case):
+    fig, (first, second) = _unseen(case, "uring")
+    T.eq((first["bytes_sent"], first["bytes_received"], first["t_close"]), (0, 0, None),
+         "the io_uring connection: connect seen, nothing after")
+    T.eq((second["bytes_sent"], second["bytes_received"], second["exchanges"]),
+         (fig["second_sent"], fig["second_received"], 1), "the libc connection after it: exact")
+
+
+@test
+def static_binary_runs_unobserved(case):
+    prog = os.path.join(T.PROGS, "netclient-static")
+    port = T.httpd(case, size=700)
+    argv = [prog, "--port", str(port), "--conns", "3", "--requests", "2"]
+    plain = T.run(argv)
+    logs = case.logdir()
+    seen = T.run(argv, logdir=logs)
+    T.eq((seen.stdout, seen.stderr), (plain.stdout, plain.stderr), "the same run: ld.so never loads the library")
+    T.eq(os.listdir(logs), [], "no log: nothing to misattribute")
+
+
 def _coexist(case, name, other):
     """`other` preloaded before and after libobserve: the client runs as
     without it, nothing hangs, and its connections are recorded."""
