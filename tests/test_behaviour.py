@@ -327,6 +327,51 @@ def sigkill_keeps_every_record_written(case):
 
 
 @test
+def sigkill_storm(case):
+    """A busy 4-thread client killed with SIGKILL at random moments, from
+    start-up on, OBS_STRESS_RUNS times (12 by default; more by hand): each
+    time every log loads into a database that passes integrity_check, every
+    connection the client finished before the kill is there and final, and
+    the only problem ever reported is a torn last record."""
+    import random
+    import sqlite3
+    runs = int(os.environ.get("OBS_STRESS_RUNS", "12"))
+    seed = int(os.environ.get("OBS_STRESS_SEED", str(int(time.time()))))
+    rnd = random.Random(seed)
+    port = T.httpd(case, size=300)
+    torn = 0
+    for run in range(runs):
+        what = "run %d (OBS_STRESS_SEED=%d)" % (run, seed)
+        logs = case.logdir("run%d" % run)
+        p = case.spawn([NETCLIENT, "--port", str(port), "--threads", "4", "--conns", "100000", "--requests", "2",
+                        "--progress"], env=T.env_observed(logs))
+        time.sleep(rnd.choice([0, 0.005, 0.02]) if run % 3 == 0 else rnd.uniform(0.05, 0.6))
+        p.kill()
+        p.wait()
+        finished = len(re.findall(r"^done \d+$", p.stdout.read(), re.M))
+        read = T.read_logs(logs)
+        T.true(len(read) <= 1, what + ": at most one log")
+        if not read:
+            T.eq(finished, 0, what + ": no log, so no connection finished")
+            continue
+        problems = read[0].problems
+        T.true(all("torn" in x for x in problems), what + ": only a torn tail reported: %s" % problems)
+        torn += bool(problems)
+        db = os.path.join(case.dir, "run%d.db" % run)
+        load = T.tool(T.SLICER, "load", "-q", "-o", db, logs, check=False)
+        T.eq(load.returncode, 1 if problems else 0, what + ": slicer load: " + load.stderr)
+        con = sqlite3.connect(db)
+        T.eq(con.execute("PRAGMA integrity_check").fetchone()[0], "ok", what + ": integrity")
+        final = con.execute("SELECT count(*) FROM conns WHERE final = 1 AND exchanges = 2").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM conns").fetchone()[0]
+        con.close()
+        T.eq(total, len(read[0].of("conn")), what + ": every connection record read is loaded")
+        T.true(final >= finished, what + ": %d final connections >= %d the client finished" % (final, finished))
+        T.true(total - final <= 4, what + ": at most one connection per thread unfinished (%d of %d)" % (total - final, total))
+    print("# sigkill_storm: %d runs, %d with a torn tail reported, seed %d" % (runs, torn, seed))
+
+
+@test
 def timestamps_are_clock_monotonic(case):
     # The client reads CLOCK_MONOTONIC just before and after each connect;
     # our t_connect (entry of connect) must lie between, within 2 us for the
