@@ -105,6 +105,44 @@ def directory_owned_by_someone_else_is_refused(case):
     T.eq(os.listdir(d), [], "nothing written there")
 
 
+@test
+def a_setuid_process_ignores_the_environment(case):
+    """ld.so drops LD_PRELOAD paths in a setuid process; the library loaded
+    there anyway (dlopen, tests/progs/dlobserve) must ignore OBSERVE_DIR and
+    the rest and record nothing.  The control: the same program as the same
+    user, without setuid, does write its log there."""
+    T.need_root()
+    import shutil
+    import tempfile
+    port = T.httpd(case, size=100)
+    d = tempfile.mkdtemp(prefix="obs-setuid-")  # every level traversable by nobody
+    case.cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+    os.chmod(d, 0o755)
+    prog, lib, logs = os.path.join(d, "dlobserve"), os.path.join(d, "libobserve.so"), os.path.join(d, "logs")
+    shutil.copy(os.path.join(T.PROGS, "dlobserve"), prog)
+    shutil.copy(os.path.join(T.BUILD, "libobserve.so"), lib)
+    os.mkdir(logs, 0o700)
+    os.chown(logs, 65534, 65534)
+    env = dict(os.environ, OBSERVE_DIR=logs, OBSERVE_TAGS="who=nobody")
+    control = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", prog, lib, str(port)],
+                             capture_output=True, text=True, env=env, timeout=60)
+    T.eq((control.returncode, control.stdout.split()[0]), (0, "at_secure=0"), "control run: %r" % control.stderr)
+    T.eq(len(os.listdir(logs)), 1, "the control run, not setuid, writes its log to OBSERVE_DIR")
+    os.chown(prog, 65534, 65534)
+    os.chmod(prog, 0o4755)
+    default = "/tmp/observe-65534"
+    before = sorted(os.listdir(default)) if os.path.isdir(default) else None
+    p = subprocess.run([prog, lib, str(port)], capture_output=True, text=True, env=env, timeout=60)
+    T.eq(p.returncode, 0, "the setuid program runs: %r" % p.stderr)
+    if p.stdout.split()[0] != "at_secure=1":
+        raise T.Skip("the setuid bit is ignored here (a nosuid mount?): %s" % p.stdout.strip())
+    T.true(p.stdout.split()[1] == control.stdout.split()[1], "the same work done: %s" % p.stdout)
+    T.eq(p.stderr, "", "nothing said: the environment is not even read")
+    T.eq(len(os.listdir(logs)), 1, "no log written to OBSERVE_DIR")
+    after = sorted(os.listdir(default)) if os.path.isdir(default) else None
+    T.eq(after, before, "nor to the default directory")
+
+
 SWAPPER = r"""
 import socket, sys
 port = int(sys.argv[1])
