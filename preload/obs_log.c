@@ -184,30 +184,37 @@ __attribute__((constructor)) static void obs_init(void)
 
 /* ---- creating the log ---------------------------------------------------- */
 
-static int obs_dir_ok(const char *dir, char *why, size_t whylen)
+/* Opens the log directory if it can be trusted; returns its fd or -1 with
+ * the reason.  A symbolic link in its place is followed only if it is ours:
+ * one planted in /tmp by someone else (the default directory is
+ * /tmp/observe-UID) would send our logs into any directory of ours it
+ * names.  The log is then created relative to this fd, so the directory
+ * checked is the directory written. */
+static int obs_dir_open(const char *dir, char *why, size_t whylen)
 {
     struct stat st;
     (void)mkdir(dir, 0700);
+    if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid()) {
+        snprintf(why, whylen, "log directory %s is a symbolic link owned by uid %u, not by us", dir,
+                 (unsigned)st.st_uid);
+        return -1;
+    }
     int dfd = REAL(open)(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         snprintf(why, whylen, "cannot open log directory %s: %s", dir, strerror(errno));
         return -1;
     }
     int rc = fstat(dfd, &st);
-    REAL(close)(dfd);
-    if (rc != 0) {
+    if (rc != 0)
         snprintf(why, whylen, "cannot stat log directory %s", dir);
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
+    else if (st.st_uid != geteuid())
         snprintf(why, whylen, "log directory %s is owned by uid %u, not by us", dir, (unsigned)st.st_uid);
-        return -1;
-    }
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
         snprintf(why, whylen, "log directory %s is writable by others without the sticky bit", dir);
-        return -1;
-    }
-    return 0;
+    else
+        return dfd;
+    REAL(close)(dfd);
+    return -1;
 }
 
 static void obs_read_small_file(const char *path, char *buf, size_t len, size_t *got)
@@ -285,7 +292,8 @@ static void obs_prefault(void *base, uint64_t from, uint64_t to)
 
 static int obs_log_create(char *why, size_t whylen)
 {
-    if (obs_dir_ok(L.dir, why, whylen) != 0)
+    int dfd = obs_dir_open(L.dir, why, whylen);
+    if (dfd < 0)
         return -1;
     char exe[PATH_MAX], base[40];
     ssize_t e = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -297,10 +305,12 @@ static int obs_log_create(char *why, size_t whylen)
     base[i] = '\0';
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    snprintf(L.path, sizeof L.path, "%s/%s.%d.%llx.olog", L.dir, i ? base : "unknown", (int)getpid(),
-             (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
+    int dir_len = snprintf(L.path, sizeof L.path, "%s/", L.dir);
+    snprintf(L.path + dir_len, sizeof L.path - (size_t)dir_len, "%s.%d.%llx.olog", i ? base : "unknown",
+             (int)getpid(), (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
 
-    int fd = REAL(open)(L.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = REAL(openat)(dfd, L.path + dir_len, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    REAL(close)(dfd);
     if (fd < 0) {
         snprintf(why, whylen, "cannot create log %s: %s", L.path, strerror(errno));
         return -1;

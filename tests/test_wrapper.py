@@ -143,6 +143,31 @@ def a_setuid_process_ignores_the_environment(case):
     T.eq(after, before, "nor to the default directory")
 
 
+@test
+def a_planted_symlink_for_the_log_directory_is_refused(case):
+    """In a sticky shared directory (as /tmp is for the default
+    /tmp/observe-UID), someone else plants a symbolic link where our log
+    directory would be, pointing at a directory of ours: refused, said once,
+    nothing written there.  The same link made by us is followed."""
+    T.need_root()
+    port = T.httpd(case, size=100)
+    shared = case.logdir("shared")
+    os.chmod(shared, 0o1777)
+    target = case.logdir("target")
+    planted = os.path.join(shared, "observe-0")
+    os.symlink(target, planted)
+    os.lchown(planted, 65534, 65534)
+    p = _observe(["run", "-d", planted, "--", NETCLIENT, "--port", str(port)])
+    T.eq(p.returncode, 0, "client exit status")
+    T.true("symbolic link owned by uid 65534" in p.stderr and "not observed" in p.stderr, "said: %r" % p.stderr)
+    T.eq(p.stderr.count("libobserve:"), 1, "said once")
+    T.eq(os.listdir(target), [], "nothing written through the planted link")
+    os.lchown(planted, 0, 0)
+    p = _observe(["run", "-d", planted, "--", NETCLIENT, "--port", str(port)])
+    T.eq((p.returncode, p.stderr), (0, ""), "our own link is followed")
+    T.eq(len(os.listdir(target)), 1, "the log, in the directory our link names")
+
+
 SWAPPER = r"""
 import socket, sys
 port = int(sys.argv[1])
