@@ -301,6 +301,30 @@ def summary_agrees_with_the_rows(case):
 
 
 @test
+def hostile_file_names_are_data(case):
+    """A log directory and a log file whose names hold a leading '-',
+    quotes, backquotes, $(...), ';' and a newline: loaded after '--', the
+    name stored as it is; before '--' a leading '-' is a usage error."""
+    pwned = os.path.join(case.dir, "PWNED")  # what a shell run in case.dir would make
+    d = os.path.join(case.dir, "-d $(touch PWNED)\n'\"`touch PWNED`")
+    os.mkdir(d)
+    port = T.httpd(case, size=100)
+    T.run([NETCLIENT, "--port", str(port), "--conns", "2"], logdir=case.logdir())
+    (log,) = [f for f in os.listdir(case.logdir()) if f.endswith(".olog")]
+    name = "-oProxyCommand=x;$(touch PWNED).olog"
+    shutil.copy(os.path.join(case.logdir(), log), os.path.join(d, name))
+    db = os.path.join(case.dir, "o.db")
+    rel = os.path.basename(d)
+    p = T.tool(T.SLICER, "load", "-o", db, rel, check=False, cwd=case.dir)
+    T.eq(p.returncode, 2, "a leading '-' is an option, unknown: usage error")
+    slicer("load", "-o", db, "--", rel, cwd=case.dir)
+    (src,), = query(db, "SELECT source FROM runs")
+    T.true(src.endswith(os.path.join(rel, name)), "the path stored as it is: %r" % src)
+    T.eq(query(db, "SELECT count(*) FROM conns"), [(2,)], "its records loaded")
+    T.true(not os.path.exists(pwned), "nothing executed")
+
+
+@test
 def export_escapes_what_it_did_not_write(case):
     logs = case.logdir()
     port = T.httpd(case, size=100)
