@@ -3,7 +3,8 @@
  * A vDSO clock_gettime() costs about 23 ns here, rdtsc about 10 ns, and a
  * tracked call needs one or two timestamps: the difference is a third of
  * the library's cost per call.  So, where the kernel itself keeps time with
- * an invariant TSC, we extrapolate CLOCK_MONOTONIC from the TSC:
+ * an invariant TSC (clocksource tsc, or kvm-clock in a KVM guest), we
+ * extrapolate CLOCK_MONOTONIC from the TSC:
  *
  *   ns = anchor_ns + (tsc - anchor_tsc) * mult >> 32
  *
@@ -49,8 +50,37 @@ static uint64_t clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A TSC reading and a clock reading taken at the same instant, as nearly as
+ * we can: the clock read is bracketed by two TSC reads and the narrowest of
+ * a few tries wins.  A pair torn by preemption or a first-call page fault
+ * (microseconds) would otherwise skew the rate measured from it, and the
+ * extrapolation would carry that skew across a whole window. */
+#define PAIR_TRIES 4
+#define PAIR_TIGHT_TICKS 1000 /* well under a microsecond at any TSC rate */
+
+static void clock_pair(uint64_t *tsc, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < PAIR_TRIES && best > PAIR_TIGHT_TICKS; i++) {
+        uint64_t t1 = __rdtsc(), n = clock_ns(), t2 = __rdtsc();
+        if (t2 < t1 || t2 - t1 >= best)
+            continue;
+        best = t2 - t1;
+        *tsc = t1 + best / 2;
+        *ns = n;
+    }
+    if (best == UINT64_MAX) { /* the TSC went backwards every time */
+        *tsc = __rdtsc();
+        *ns = clock_ns();
+    }
+}
+
 /* The kernel keeps time with the TSC, and the CPU says the TSC is invariant
- * (constant rate, running through sleep states). */
+ * (constant rate, running through sleep states).  kvm-clock counts: a KVM
+ * guest's clock is the host's TSC read by the guest and scaled with
+ * parameters the host publishes, which is what we do (the vDSO reads it in
+ * user space only when the host marks it stable; our own calibration
+ * checks the rate on every re-anchor and gives up on nonsense). */
 static int tsc_trustworthy(void)
 {
     unsigned a, b, c, d;
@@ -62,7 +92,8 @@ static int tsc_trustworthy(void)
         return 0;
     ssize_t n = REAL(read)(fd, buf, sizeof buf - 1);
     REAL(close)(fd);
-    return n >= 3 && strncmp(buf, "tsc", 3) == 0 && (buf[3] == '\n' || buf[3] == '\0');
+    buf[strcspn(buf, "\n")] = '\0';
+    return n > 0 && (strcmp(buf, "tsc") == 0 || strcmp(buf, "kvm-clock") == 0);
 }
 
 void obs_clock_init(void)
@@ -72,8 +103,7 @@ void obs_clock_init(void)
         clock_mode = CLOCK_OFF;
         return;
     }
-    base_tsc = __rdtsc();
-    base_ns = clock_ns();
+    clock_pair(&base_tsc, &base_ns);
     clock_mode = CLOCK_CALIBRATING;
 }
 
@@ -94,8 +124,8 @@ uint64_t obs_clock_slow(void)
     int mode = __atomic_load_n(&clock_mode, __ATOMIC_RELAXED);
     if (mode == CLOCK_OFF || mode == CLOCK_UNDECIDED)
         return clock_ns(); /* no TSC to read: every timestamp is a real one */
-    uint64_t tsc = __rdtsc();
-    uint64_t ns = clock_ns();
+    uint64_t tsc, ns;
+    clock_pair(&tsc, &ns);
     if (!__atomic_load_n(&obs_clock_tsc, __ATOMIC_ACQUIRE)) {
         if (ns - base_ns < BASELINE_NS)
             return ns;
