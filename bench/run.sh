@@ -6,7 +6,8 @@
 #    observe-httpd (epoll) on loopback: plain, under libobserve, and under
 #    strace -f for comparison;
 # 2. added cost per tracked call: bench/pingpong (1-byte ping-pong on one
-#    loopback connection, 4 calls a round), plain and under libobserve.
+#    loopback connection, 4 calls a round), plain and under libobserve; then
+#    the same calls sending one way only, which write no exchange records.
 # Prints medians and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,17 +51,24 @@ awk -v p="$p" -v o="$o" -v s="$st" 'BEGIN {
 # between runs is as large as the effect measured).
 pin=""
 command -v taskset >/dev/null && pin="taskset -c 1"
-echo "== cost per tracked call: 1-byte ping-pong on loopback, 200000 rounds x 4 calls, $runs alternated pairs${pin:+, pinned to cpu 1}"
-: > "$work/pp_plain"; : > "$work/pp_obs"; : > "$work/pp_diff"
-for i in $(seq "$runs"); do
-    a=$($pin "$B/pingpong" 200000 | sed 's/.*ns_per_call=//')
-    b=$(observed $pin "$B/pingpong" 200000 | sed 's/.*ns_per_call=//')
-    rm -rf "$work/logs"
-    echo "$a" >> "$work/pp_plain"; echo "$b" >> "$work/pp_obs"
-    awk -v a="$a" -v b="$b" 'BEGIN { print b - a }' >> "$work/pp_diff"
-done
-pp=$(median < "$work/pp_plain"); po=$(median < "$work/pp_obs"); pd=$(median < "$work/pp_diff")
-echo "plain     ns/call: $(tr '\n' ' ' < "$work/pp_plain") median $pp"
-echo "observed  ns/call: $(tr '\n' ' ' < "$work/pp_obs") median $po"
-echo "paired differences: $(tr '\n' ' ' < "$work/pp_diff")"
-awk -v p="$pp" -v d="$pd" 'BEGIN { printf "added per tracked call: %.1f ns, median of paired differences (%.1f %% of a loopback call)\n", d, d/p*100 }'
+# mode: "" (ping-pong: every call opens or closes an exchange) or "oneway"
+# (the same calls, no exchange to record).
+per_call() {
+    local mode=$1 what=$2
+    echo "== cost per tracked call: $what, 200000 rounds x 4 calls, $runs alternated pairs${pin:+, pinned to cpu 1}"
+    : > "$work/pp_plain"; : > "$work/pp_obs"; : > "$work/pp_diff"
+    for i in $(seq "$runs"); do
+        a=$($pin "$B/pingpong" 200000 $mode | sed 's/.*ns_per_call=//')
+        b=$(observed $pin "$B/pingpong" 200000 $mode | sed 's/.*ns_per_call=//')
+        rm -rf "$work/logs"
+        echo "$a" >> "$work/pp_plain"; echo "$b" >> "$work/pp_obs"
+        awk -v a="$a" -v b="$b" 'BEGIN { print b - a }' >> "$work/pp_diff"
+    done
+    pp=$(median < "$work/pp_plain"); po=$(median < "$work/pp_obs"); pd=$(median < "$work/pp_diff")
+    echo "plain     ns/call: $(tr '\n' ' ' < "$work/pp_plain") median $pp"
+    echo "observed  ns/call: $(tr '\n' ' ' < "$work/pp_obs") median $po"
+    echo "paired differences: $(tr '\n' ' ' < "$work/pp_diff")"
+    awk -v p="$pp" -v d="$pd" 'BEGIN { printf "added per tracked call: %.1f ns, median of paired differences (%.1f %% of a loopback call)\n", d, d/p*100 }'
+}
+per_call "" "1-byte ping-pong on loopback"
+per_call oneway "1 byte one way on loopback (no exchange records)"
