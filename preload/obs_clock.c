@@ -28,17 +28,20 @@ OBS_HIDDEN uint64_t obs_clock_mult;      /* ns per tick, << 32 */
 OBS_HIDDEN uint64_t obs_clock_window;    /* ticks between re-anchors */
 OBS_HIDDEN __thread struct obs_clock_anchor obs_tls_clock __attribute__((tls_model("initial-exec")));
 
-enum { CLOCK_UNDECIDED, CLOCK_CALIBRATING, CLOCK_OFF };
+/* UNDECIDED until obs_clock_init; CALIBRATING during the baseline; STARTING
+ * while the one thread that won the race past it decides; then TSC or OFF. */
+enum { CLOCK_UNDECIDED, CLOCK_CALIBRATING, CLOCK_STARTING, CLOCK_TSC, CLOCK_OFF };
 static int clock_mode = CLOCK_UNDECIDED;
-static uint64_t base_tsc, base_ns;      /* the process-long baseline */
-OBS_HIDDEN uint64_t obs_clock_since;     /* when the TSC path began, or 0 */
+static uint64_t base_tsc, base_ns;      /* the process-long baseline, set before any thread */
+static uint64_t clock_since;            /* when the TSC path began, or 0 */
 
 /* Tell the log when timestamps began to come from the TSC. */
 void obs_clock_note(void)
 {
     struct obs_file_header *h = obs_log_header();
-    if (h && obs_clock_since)
-        __atomic_store_n(&h->counters.tsc_clock_since_ns, obs_clock_since, __ATOMIC_RELAXED);
+    uint64_t since = __atomic_load_n(&clock_since, __ATOMIC_ACQUIRE);
+    if (h && since)
+        __atomic_store_n(&h->counters.tsc_clock_since_ns, since, __ATOMIC_RELAXED);
 }
 
 #define BASELINE_NS 50000000ull /* 50 ms */
@@ -100,11 +103,11 @@ void obs_clock_init(void)
 {
     const char *how = getenv("OBSERVE_CLOCK");
     if (how && strcmp(how, "monotonic") == 0) {
-        clock_mode = CLOCK_OFF;
+        __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELEASE);
         return;
     }
     clock_pair(&base_tsc, &base_ns);
-    clock_mode = CLOCK_CALIBRATING;
+    __atomic_store_n(&clock_mode, CLOCK_CALIBRATING, __ATOMIC_RELEASE);
 }
 
 /* (Re)calibrate mult from the baseline; 0 if the TSC misbehaves. */
@@ -119,40 +122,65 @@ static int calibrate(uint64_t tsc, uint64_t ns)
     return 1;
 }
 
-uint64_t obs_clock_slow(void)
+static void clock_off(void)
 {
-    int mode = __atomic_load_n(&clock_mode, __ATOMIC_RELAXED);
-    if (mode == CLOCK_OFF || mode == CLOCK_UNDECIDED)
-        return clock_ns(); /* no TSC to read: every timestamp is a real one */
-    uint64_t tsc, ns;
-    clock_pair(&tsc, &ns);
-    if (!__atomic_load_n(&obs_clock_tsc, __ATOMIC_ACQUIRE)) {
-        if (ns - base_ns < BASELINE_NS)
-            return ns;
-        int saved = errno, trusted = tsc_trustworthy();
-        errno = saved;
-        if (!trusted || !calibrate(tsc, ns)) {
-            __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELAXED);
-            return ns;
-        }
-        uint64_t window = (BASELINE_NS << 32) / obs_clock_mult;
-        __atomic_store_n(&obs_clock_window, window, __ATOMIC_RELAXED);
-        __atomic_store_n(&obs_clock_tsc, 1, __ATOMIC_RELEASE);
-        obs_clock_since = ns;
-        obs_clock_note();
-    } else if (!calibrate(tsc, ns)) {
-        __atomic_store_n(&obs_clock_tsc, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELAXED);
-        return ns;
+    __atomic_store_n(&obs_clock_tsc, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&clock_mode, CLOCK_OFF, __ATOMIC_RELEASE);
+}
+
+/* Past the baseline: the first thread here decides whether the TSC path
+ * starts; the others go on reading the clock meanwhile.  1 if it started. */
+static int tsc_start(uint64_t tsc, uint64_t ns)
+{
+    int expect = CLOCK_CALIBRATING;
+    if (!__atomic_compare_exchange_n(&clock_mode, &expect, CLOCK_STARTING, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return 0;
+    int saved = errno, trusted = tsc_trustworthy();
+    errno = saved;
+    if (!trusted || !calibrate(tsc, ns)) {
+        clock_off();
+        return 0;
     }
-    /* Re-anchor this thread, never behind what its old anchor would say. */
+    uint64_t window = (BASELINE_NS << 32) / __atomic_load_n(&obs_clock_mult, __ATOMIC_RELAXED);
+    __atomic_store_n(&obs_clock_window, window, __ATOMIC_RELAXED);
+    __atomic_store_n(&clock_since, ns, __ATOMIC_RELEASE);
+    __atomic_store_n(&obs_clock_tsc, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&clock_mode, CLOCK_TSC, __ATOMIC_RELEASE);
+    obs_clock_note();
+    return 1;
+}
+
+/* Re-anchor this thread at (tsc, ns), never behind what its old anchor
+ * would say, so its timestamps never go backwards. */
+static uint64_t reanchor(uint64_t tsc, uint64_t ns)
+{
     struct obs_clock_anchor *a = &obs_tls_clock;
-    if (a->tsc0 && tsc > a->tsc0 && tsc - a->tsc0 < 2 * obs_clock_window) {
-        uint64_t old = a->ns0 + (uint64_t)(((unsigned __int128)(tsc - a->tsc0) * obs_clock_mult) >> 32);
+    uint64_t mult = __atomic_load_n(&obs_clock_mult, __ATOMIC_RELAXED);
+    uint64_t window = __atomic_load_n(&obs_clock_window, __ATOMIC_RELAXED);
+    if (a->tsc0 && tsc > a->tsc0 && tsc - a->tsc0 < 2 * window) {
+        uint64_t old = a->ns0 + (uint64_t)(((unsigned __int128)(tsc - a->tsc0) * mult) >> 32);
         if (old > ns)
             ns = old;
     }
     a->tsc0 = tsc;
     a->ns0 = ns;
     return ns;
+}
+
+uint64_t obs_clock_slow(void)
+{
+    int mode = __atomic_load_n(&clock_mode, __ATOMIC_ACQUIRE);
+    if (mode != CLOCK_CALIBRATING && mode != CLOCK_TSC)
+        return clock_ns(); /* no TSC to read: every timestamp is a real one */
+    uint64_t tsc, ns;
+    clock_pair(&tsc, &ns);
+    if (mode == CLOCK_CALIBRATING) {
+        if (ns - base_ns < BASELINE_NS || !tsc_start(tsc, ns))
+            return ns;
+    } else if (!calibrate(tsc, ns)) {
+        clock_off();
+        return ns;
+    }
+    return reanchor(tsc, ns);
 }
