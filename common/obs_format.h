@@ -134,7 +134,7 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
 
 #define OBS_DGRAM_FIELDS(X) \
     X(REF,   uint64_t, sock,            "offset of the datagram socket record") \
-    X(TIME,  uint64_t, t_send,          "return of the send of the datagram") \
+    X(TIME,  uint64_t, t_send,          "entry of the send of the datagram") \
     X(TIME,  uint64_t, t_recv,          "return of the recv of the answer (absent: unanswered)") \
     X(COUNT, uint64_t, bytes_sent,      "bytes sent") \
     X(COUNT, uint64_t, bytes_received,  "bytes of the answer") \

@@ -164,12 +164,16 @@ struct obs_wait_slot {
 };
 
 /* The entry time of a call moving bytes, read only when it is needed: by the
- * first request call of an exchange (t_req_first is an entry time).  The
- * request direction is out for a client, in for an accepted connection. */
+ * first request call of an exchange (t_req_first is an entry time), and by
+ * every datagram sent.  The request direction is out for a client, in for
+ * an accepted connection. */
 static inline uint64_t obs_entry_time(const struct obs_fd *e, int out)
 {
+    int kind = OBS_LD(e->kind);
+    if (kind == OBS_FD_UDP) /* a datagram's response time runs from its send's entry */
+        return out ? obs_now() : 0;
     const struct obs_conn_slot *c = OBS_LD(e->rec);
-    if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
+    if (kind != OBS_FD_TCP || !c)
         return 0;
     int request = out ^ (int)c->f.side;
     return request && c->phase != OBS_PH_REQ ? obs_now() : 0;

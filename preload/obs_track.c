@@ -360,7 +360,10 @@ static void obs_udp_drop_pending(struct obs_udp_slot *u, uint32_t i)
     u->pending[i] = u->pending[--u->npending];
 }
 
-static void obs_udp_sent(struct obs_udp_slot *u, const struct obs_addr *peer, size_t n, uint64_t t1)
+/* A datagram sent at t_send: its send's entry (the return for sendmmsg's
+ * later messages, whose own entries are not seen).  On loopback the answer
+ * can be on its way before the send returns. */
+static void obs_udp_sent(struct obs_udp_slot *u, const struct obs_addr *peer, size_t n, uint64_t t_send)
 {
     u->f.dgrams_sent++;
     u->f.bytes_sent += n;
@@ -383,7 +386,7 @@ static void obs_udp_sent(struct obs_udp_slot *u, const struct obs_addr *peer, si
     if (!d)
         return;
     d->f.sock = (uint64_t)((char *)u - (char *)obs_log_header());
-    d->f.t_send = t1;
+    d->f.t_send = t_send;
     d->f.bytes_sent = n;
     d->f.peer = *peer;
     obs_rec_publish(d, 0);
@@ -456,7 +459,7 @@ void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, co
             obs_addr_set(&peer, to, tolen);
         else
             peer = u->f.peer;
-        obs_udp_sent(u, &peer, n, t1);
+        obs_udp_sent(u, &peer, n, t0 ? t0 : t1);
     }
 }
 
