@@ -1,7 +1,8 @@
 /* obs_log.c — configuration and the per-process log file of libobserve.
  *
  * The log is created when the process makes its first AF_INET/AF_INET6
- * socket, in OBSERVE_DIR, owner-only and never through a symlink.  It is
+ * socket, in OBSERVE_DIR, owner-only and never through a symlink; it gets
+ * its name only once its header is written (O_TMPFILE, then linkat).  It is
  * mapped MAP_SHARED, so a record is durable as soon as its stores are done:
  * SIGKILL loses nothing.  Space is reserved with one atomic add on the
  * header's `reserved` word; the file is grown with posix_fallocate (so a full
@@ -290,11 +291,10 @@ static void obs_prefault(void *base, uint64_t from, uint64_t to)
         (void)madvise((char *)base + from, (size_t)(to - from), MADV_POPULATE_WRITE);
 }
 
-static int obs_log_create(char *why, size_t whylen)
+/* The log's file name: DIR/EXE.PID.NANOSECONDS.olog, EXE reduced to a safe
+ * alphabet.  Returns where the name starts in L.path. */
+static int obs_log_name(void)
 {
-    int dfd = obs_dir_open(L.dir, why, whylen);
-    if (dfd < 0)
-        return -1;
     char exe[PATH_MAX], base[40];
     ssize_t e = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[e > 0 ? e : 0] = '\0';
@@ -308,28 +308,45 @@ static int obs_log_create(char *why, size_t whylen)
     int dir_len = snprintf(L.path, sizeof L.path, "%s/", L.dir);
     snprintf(L.path + dir_len, sizeof L.path - (size_t)dir_len, "%s.%d.%llx.olog", i ? base : "unknown",
              (int)getpid(), (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
+    return dir_len;
+}
 
-    int fd = REAL(openat)(dfd, L.path + dir_len, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    REAL(close)(dfd);
-    if (fd < 0) {
-        snprintf(why, whylen, "cannot create log %s: %s", L.path, strerror(errno));
-        return -1;
-    }
+/* A log appears under its name only once its header is complete, so that a
+ * process killed while creating it leaves no empty or headerless file: it
+ * is made unnamed (O_TMPFILE) and linked in when ready.  Where the file
+ * system cannot, it is created under its name at once (the reader then
+ * reports such a file for what it is).  Either way O_EXCL: never through a
+ * link, never over another file. */
+static int obs_log_open(int dfd, const char *name, int unnamed)
+{
+    if (unnamed)
+        return REAL(openat)(dfd, ".", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+    return REAL(openat)(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+/* Give an unnamed log its name (linkat never follows or replaces what is at
+ * the name).  Through /proc, which needs no privilege; else AT_EMPTY_PATH. */
+static int obs_log_link(int fd, int dfd, const char *name)
+{
+    char self[40];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) == 0)
+        return 0;
+    return errno == EEXIST ? -1 : linkat(fd, "", dfd, name, AT_EMPTY_PATH);
+}
+
+/* Size the new file, map it and write its header.  0, or an errno. */
+static int obs_log_fill(int fd)
+{
     struct stat st;
     size_t first = OBS_HEADER_SIZE + obs_grow_step(0);
     int err = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, (off_t)first);
-    void *m = MAP_FAILED;
+    if (err)
+        return err;
     size_t map_len = OBS_HEADER_SIZE + L.capacity;
-    if (err == 0)
-        m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (err == 0 && m == MAP_FAILED)
-        err = errno;
-    REAL(close)(fd);
-    if (err) {
-        unlink(L.path);
-        snprintf(why, whylen, "cannot allocate log %s: %s", L.path, strerror(err));
-        return -1;
-    }
+    void *m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return errno;
     L.dev = st.st_dev;
     L.ino = st.st_ino;
     L.map_len = map_len;
@@ -345,6 +362,47 @@ static int obs_log_create(char *why, size_t whylen)
     h->header_crc = obs_checksum((char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN);
     __atomic_store_n(&h->magic, OBS_MAGIC, __ATOMIC_RELEASE);
     L.hdr = h;
+    return 0;
+}
+
+/* One attempt at a log, unnamed first or named; 0, or an errno (with what
+ * failed in *stage). */
+static int obs_log_try(int dfd, const char *name, int unnamed, const char **stage)
+{
+    int fd = obs_log_open(dfd, name, unnamed);
+    if (fd < 0) {
+        *stage = "create";
+        return errno;
+    }
+    int err = obs_log_fill(fd);
+    *stage = "allocate";
+    if (!err && unnamed && obs_log_link(fd, dfd, name) != 0) {
+        err = errno;
+        *stage = "name";
+        munmap(L.hdr, L.map_len);
+        L.hdr = NULL;
+    }
+    REAL(close)(fd);
+    if (err && !unnamed)
+        unlinkat(dfd, name, 0);
+    return err;
+}
+
+static int obs_log_create(char *why, size_t whylen)
+{
+    int dfd = obs_dir_open(L.dir, why, whylen);
+    if (dfd < 0)
+        return -1;
+    const char *name = L.path + obs_log_name();
+    const char *stage;
+    int err = obs_log_try(dfd, name, 1, &stage);
+    if (err && err != EEXIST && strcmp(stage, "allocate") != 0)
+        err = obs_log_try(dfd, name, 0, &stage); /* no O_TMPFILE here, or no way to link it */
+    REAL(close)(dfd);
+    if (err) {
+        snprintf(why, whylen, "cannot %s log %s: %s", stage, L.path, strerror(err));
+        return -1;
+    }
     return 0;
 }
 

@@ -335,7 +335,9 @@ def sigkill_storm(case):
     start-up on, OBS_STRESS_RUNS times (12 by default; more by hand): each
     time every log loads into a database that passes integrity_check, every
     connection the client finished before the kill is there and final, and
-    the only problem ever reported is a torn last record."""
+    the only problem ever reported is a torn last record (a client killed
+    while its log was being created leaves no log: test_wrapper's
+    a_log_appears_only_once_its_header_is_written)."""
     import random
     import sqlite3
     runs = int(os.environ.get("OBS_STRESS_RUNS", "12"))

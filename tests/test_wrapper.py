@@ -236,5 +236,37 @@ def a_full_log_drops_and_counts_and_still_reads_cleanly(case):
     T.true(log.header["reserved"] <= 1 << 20, "the header claims no more than it holds")
 
 
+def _under_strace(case, logs, port, strace_args):
+    """netclient, observed in logs, under strace with the given -e options
+    (strace itself unobserved: the variables go to the client through env)."""
+    observed = ["%s=%s" % kv for kv in T.env_observed(logs).items() if kv[0] not in os.environ
+                or os.environ[kv[0]] != kv[1]]
+    return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null"] + strace_args +
+                          ["env"] + observed + [NETCLIENT, "--port", str(port)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@test
+def a_log_appears_only_once_its_header_is_written(case):
+    """A process killed while its log is being created leaves no file, never
+    an empty or headerless one (the log is made unnamed and linked into the
+    directory once its header is written): SIGKILL injected by strace as the
+    file is sized and as it is about to be named.  Where it cannot be linked
+    (linkat failing, injected) the log is created under its name at once
+    and records as always."""
+    T.need("strace")
+    port = T.httpd(case, size=100)
+    for call in ("fallocate", "linkat"):
+        logs = case.logdir(call)
+        p = _under_strace(case, logs, port, ["-e", "trace=" + call, "-e", "inject=%s:signal=KILL" % call])
+        T.eq(p.returncode, -9, "killed in %s: %s" % (call, p.stderr))
+        T.eq(os.listdir(logs), [], "killed in %s: no file left" % call)
+    logs = case.logdir("nolink")
+    p = _under_strace(case, logs, port, ["-e", "trace=linkat", "-e", "inject=linkat:error=ENOENT"])
+    T.eq(p.returncode, 0, "the client ran: " + p.stderr)
+    (log,) = T.read_logs(logs)
+    T.eq((log.problems, len(log.of("conn"))), ([], 1), "the log, created under its name, holds the connection")
+
+
 if __name__ == "__main__":
     T.main()
