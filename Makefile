@@ -87,13 +87,13 @@ $(B)/tests/libctorconnect.so: tests/libs/ctorconnect.c | $(B)/tests
 
 # Clients the library cannot (fully) see: io_uring through liburing, and a
 # static build, which ld.so never preloads into.
-$(B)/tests/unseen: tests/progs/unseen.c | $(B)/tests
+$(B)/tests/unseen: tests/progs/unseen.c tests/progs/progs.h | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -luring
 
 $(B)/tests/netclient-static: tests/progs/netclient.c | $(B)/tests
 	$(CC) $(WARN) -O2 -static -o $@ $< -lpthread
 
-$(B)/tests/%: tests/progs/%.c | $(B)/tests
+$(B)/tests/%: tests/progs/%.c tests/progs/progs.h | $(B)/tests
 	$(CC) $(WARN) -O2 -g -o $@ $< -lpthread
 
 # libFuzzer target for the log reader (clang; tests/test_fuzz.py runs it).

@@ -700,6 +700,19 @@ def descriptor_limits_high_and_exhausted(case):
     T.true("EMFILE" in plain, "the limit was reached: %r" % plain)
 
 
+def _parent_and_children(logs):
+    """The logs of a client this test started and of its children, each
+    checked to read cleanly."""
+    parent, children = None, []
+    for log in T.read_logs(logs):
+        T.eq(log.problems, [], "each log reads cleanly")
+        if log.header["ppid"] == os.getpid():
+            parent = log
+        else:
+            children.append(log)
+    return parent, children
+
+
 @test
 def fork_from_busy_threads(case):
     """200 forks while 4 threads make connections: no child hangs, each child
@@ -712,13 +725,7 @@ def fork_from_busy_threads(case):
                 logdir=logs, timeout=300, check=False).stdout
     fig = dict(kv.split("=") for kv in out.split())
     T.eq((fig["hung"], fig["failed"]), ("0", "0"), "every child finished: %s" % out)
-    parent, children = None, []
-    for log in T.read_logs(logs):
-        T.eq(log.problems, [], "each log reads cleanly")
-        if log.header["ppid"] == os.getpid():
-            parent = log
-        else:
-            children.append(log)
+    parent, children = _parent_and_children(logs)
     T.eq(len(children), 200, "one log per child")
     own = lambda log: [c for c in log.of("conn") if not c["flags"] & 0x02]
     T.true(all(len(own(c)) == 1 for c in children), "each child's log holds its own one connection")
@@ -738,13 +745,7 @@ def atfork_handlers_that_raise_signals_which_send(case):
     fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
     T.eq(fig["hung"], 0, "no child hung: %s" % out)
     T.eq(fig["received"], fig["parent_sent"] + fig["child_sent"], "the bytes add up: %s" % out)
-    parent, children = None, []
-    for log in T.read_logs(logs):
-        T.eq(log.problems, [], "each log reads cleanly")
-        if log.header["ppid"] == os.getpid():
-            parent = log
-        else:
-            children.append(log)
+    parent, children = _parent_and_children(logs)
     T.eq(len(children), 200, "one log per child")
     client = [c for c in parent.of("conn") if c["side"] == 0]
     server = [c for c in parent.of("conn") if c["side"] == 1]

@@ -5,6 +5,8 @@
  * then uses the connection it kept.  Each process prints "pid=P requests=N".
  */
 #define _GNU_SOURCE
+#include "progs.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,18 +15,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int dial(int port)
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("forkexec: connect");
-        exit(1);
-    }
-    return s;
-}
 
 /* One HTTP/1.0 request; the server closes after the reply. */
 static void request(int s)
@@ -46,16 +36,16 @@ int main(int argc, char **argv)
     }
     int port = atoi(argv[2]);
     if (strcmp(argv[1], "exec") == 0) {
-        request(dial(port));
+        request(dial_loopback(port));
         printf("pid=%d requests=1\n", getpid());
         return 0;
     }
-    int kept = dial(port);
+    int kept = dial_loopback(port);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(kept);
-        request(dial(port));
+        request(dial_loopback(port));
         printf("pid=%d requests=1\n", getpid());
         fflush(stdout);
         execl("/proc/self/exe", argv[0], "exec", argv[2], (char *)NULL);

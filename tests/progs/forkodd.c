@@ -14,6 +14,8 @@
  * A child that does not end within 10 s is a hang: killed and counted.
  */
 #define _GNU_SOURCE
+#include "progs.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -127,18 +129,6 @@ static int atfork(int forks)
     return hung ? 1 : 0;
 }
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("connect");
-        exit(2);
-    }
-    return fd;
-}
-
 /* Reads one HTTP response with a Content-Length; returns its bytes or -1. */
 static long read_response(int fd)
 {
@@ -204,7 +194,7 @@ static int vfork_children(int fd)
 static int vforks(int port)
 {
     static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    int fd = connect_to(port);
+    int fd = dial_loopback(port);
     long sent = 0, received = 0, r;
     sent += send(fd, req, sizeof req - 1, 0);
     int children = vfork_children(fd);

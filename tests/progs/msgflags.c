@@ -12,6 +12,8 @@
  * Prints what each call returned: ok lines the test compares with the records.
  */
 #define _GNU_SOURCE
+#include "progs.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -60,13 +62,7 @@ static int short_name(void)
 
 static int peek(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("connect");
-        return 1;
-    }
+    int fd = dial_loopback(port);
     const char req[] = "GET / HTTP/1.0\r\n\r\n";
     send(fd, req, sizeof req - 1, 0);
     char buf[65536];
@@ -136,13 +132,7 @@ static int mmsg(int port)
     close(a);
     close(b);
 
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd < 0 || connect(fd, (struct sockaddr *)&s, sizeof s) != 0) {
-        perror("connect");
-        return 1;
-    }
+    int fd = dial_loopback(port);
     char *parts[] = { "GET / HTTP/1.0\r\n", "Host: x\r\n", "\r\n" };
     long req = 0;
     for (int i = 0; i < 3; i++) {

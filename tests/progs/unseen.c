@@ -16,6 +16,8 @@
  * or "unavailable: WHY" (exit 3) when io_uring cannot be set up here.
  */
 #define _GNU_SOURCE
+#include "progs.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,22 +32,10 @@
 
 static const char req[] = "GET / HTTP/1.0\r\n\r\n";
 
-static int connect_to(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("connect");
-        exit(2);
-    }
-    return fd;
-}
-
 /* The second connection, all through libc: it must be recorded exactly. */
 static void plain_exchange(int port, int *fd_out, long *sent, long *received)
 {
-    int fd = connect_to(port);
+    int fd = dial_loopback(port);
     char buf[65536];
     ssize_t n;
     *fd_out = fd;
@@ -67,7 +57,7 @@ static void report(int fd1, long s1, long r1, int port)
 
 static int raw(int port)
 {
-    int fd = connect_to(port);
+    int fd = dial_loopback(port);
     char buf[65536];
     long sent = syscall(SYS_sendto, fd, req, sizeof req - 1, 0, NULL, 0), received = 0, n;
     while ((n = syscall(SYS_recvfrom, fd, buf, sizeof buf, 0, NULL, NULL)) > 0)
@@ -79,7 +69,7 @@ static int raw(int port)
 
 static int splices(int port)
 {
-    int fd = connect_to(port), p[2];
+    int fd = dial_loopback(port), p[2];
     char buf[65536];
     long sent = write(fd, req, sizeof req - 1), received = 0;
     ssize_t n;
@@ -92,7 +82,7 @@ static int splices(int port)
     }
     close(fd);
     /* the other way: a request moved from a pipe into the socket */
-    fd = connect_to(port);
+    fd = dial_loopback(port);
     if (write(p[1], req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
         return 2;
     long sent2 = splice(p[0], NULL, fd, NULL, sizeof req - 1, 0), received2 = 0;
@@ -124,7 +114,7 @@ static int uring(int port)
         printf("unavailable: io_uring_queue_init: %s\n", strerror(-err));
         return 3;
     }
-    int fd = connect_to(port);
+    int fd = dial_loopback(port);
     char buf[65536];
     io_uring_prep_send(io_uring_get_sqe(&ring), fd, req, sizeof req - 1, 0);
     long sent = uring_one(&ring), received = 0;
