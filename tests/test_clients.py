@@ -20,6 +20,10 @@ DELAY = 20  # ms of server think time per request
 
 @test
 def curl_agrees_with_its_own_timing(case):
+    """Five curl runs: each one's sizes exact; its timings and ours compared
+    by the median over the runs (one curl run can be preempted between the
+    moment we see and the moment curl notes, by milliseconds on a loaded
+    machine)."""
     T.need("curl")
     T.runs_under_bare_asan(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:1/"])
     port = T.httpd(case, size=5000, delay_ms=DELAY)
@@ -27,27 +31,30 @@ def curl_agrees_with_its_own_timing(case):
     argv = ["curl", "-s", "-o", "/dev/null", "-w", fmt, "http://127.0.0.1:%d/" % port]
     plain = T.run(argv)
     logs = case.logdir()
-    seen = T.run(argv, logdir=logs)
-    T.eq(seen.returncode, plain.returncode, "exit status")
-    T.eq(seen.stdout.split()[4:], plain.stdout.split()[4:], "curl's sizes and status")
-    lookup, connect, start, total = (float(x) * 1000 for x in seen.stdout.split()[:4])
-    size, header, request = (int(x) for x in seen.stdout.split()[4:7])
-    conns = T.records(logs, "conn")
-    T.eq(len(conns), 1, "connections")
-    c = conns[0]
-    T.eq(c["bytes_received"], size + header, "bytes received = curl's size_download + size_header")
-    T.eq(c["bytes_sent"], request, "bytes sent = curl's size_request")
-    T.eq(c["exchanges"], 1, "exchanges")
-    T.eq(c["state"], "final", "record state")
+    runs = [T.run(argv, logdir=logs) for _ in range(5)]
+    conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"])
+    T.eq(len(conns), len(runs), "one connection per run")
+    pairs = {"t1": [], "first": [], "span": []}
+    for seen, c in zip(runs, conns):
+        T.eq(seen.returncode, plain.returncode, "exit status")
+        T.eq(seen.stdout.split()[4:], plain.stdout.split()[4:], "curl's sizes and status")
+        lookup, connect, start, total = (float(x) * 1000 for x in seen.stdout.split()[:4])
+        size, header, request = (int(x) for x in seen.stdout.split()[4:7])
+        T.eq(c["bytes_received"], size + header, "bytes received = curl's size_download + size_header")
+        T.eq(c["bytes_sent"], request, "bytes sent = curl's size_request")
+        T.eq((c["exchanges"], c["state"]), (1, "final"), "exchanges and record state")
+        T.true(c["t4_ms"] >= DELAY - 0.5, "T4 %.3f ms holds the server's %d ms think time" % (c["t4_ms"], DELAY))
+        span = (c["t_resp_last"] - c["t_connect"]) / 1e6
+        T.true(c["t7_ms"] >= span, "T7 covers the whole transfer")
+        pairs["t1"].append(c["t1_ms"] - (connect - lookup))
+        pairs["first"].append(c["t2_ms"] + c["t3_ms"] + c["t4_ms"] - (start - connect))
+        pairs["span"].append(span - (total - lookup))
     # T1 against curl's connect time: within 1 ms
-    T.near(c["t1_ms"], connect - lookup, 1.0, "T1 vs time_connect - time_namelookup")
+    T.near(statistics.median(pairs["t1"]), 0, 1.0, "T1 - (time_connect - time_namelookup), median")
     # first byte after connect: T2+T3+T4 against starttransfer - connect, within 2 ms
-    T.near(c["t2_ms"] + c["t3_ms"] + c["t4_ms"], start - connect, 2.0, "T2+T3+T4 vs starttransfer - connect")
-    T.true(c["t4_ms"] >= DELAY - 0.5, "T4 %.3f ms holds the server's %d ms think time" % (c["t4_ms"], DELAY))
+    T.near(statistics.median(pairs["first"]), 0, 2.0, "T2+T3+T4 - (starttransfer - connect), median")
     # connect to last byte against total - namelookup, within 2 ms
-    span = (c["t_resp_last"] - c["t_connect"]) / 1e6
-    T.near(span, total - lookup, 2.0, "t_resp_last - t_connect vs time_total - time_namelookup")
-    T.true(c["t7_ms"] >= span, "T7 covers the whole transfer")
+    T.near(statistics.median(pairs["span"]), 0, 2.0, "t_resp_last - t_connect - (total - namelookup), median")
 
 
 def _httperf_figures(out):
@@ -108,8 +115,10 @@ def ab_agrees_and_keepalive_gives_one_exchange_per_request(case):
     T.eq(sorted(x["seq"] for x in xchgs), list(range(1, n + 1)), "exchange numbers")
     total = int(re.search(r"Total transferred:\s+(\d+)", seen.stdout).group(1))
     T.eq(conns[0]["bytes_received"], total, "bytes received = ab's Total transferred")
-    # ab reports whole milliseconds: agree within 1 ms
-    T.near(statistics.mean(c["t1_ms"] for c in conns), _ab_row(seen.stdout, "Connect"), 1.0, "T1 vs ab Connect")
+    # ab reports whole milliseconds: agree within 1 ms.  Its Connect is a
+    # mean over requests, and a keep-alive connection's connect counts for
+    # its first request only (0 for the others)
+    T.near(sum(c["t1_ms"] for c in conns) / n, _ab_row(seen.stdout, "Connect"), 1.0, "T1 per request vs ab Connect")
     T.near(statistics.mean(x["t4_ms"] for x in xchgs), _ab_row(seen.stdout, "Waiting"), 1.0, "T4 vs ab Waiting")
 
 

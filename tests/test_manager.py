@@ -249,6 +249,24 @@ def plots_and_report_from_a_known_dataset(case):
 
 
 @test
+def what_a_database_holds_is_shown_as_plain_text(case):
+    """Found when a corrupted database's random bytes reached the manager's
+    message: a refused database whose names hold a terminal escape, a
+    newline and bytes that are not UTF-8 is reported in plain UTF-8 text,
+    with '?' for what cannot be shown (a pull's message, printed and kept
+    in the pulls table, is cleaned the same way)."""
+    db, _ = client_db(case, "good", 1, "label=x")
+    odd = os.path.join(case.dir, "odd.db")
+    shutil.copy(db, odd)
+    subprocess.run(["sqlite3", odd], input=b'CREATE VIEW "a\x1b[31m\nb\xff\xc3" AS SELECT 1;', check=True)
+    p = subprocess.run([MANAGER, "merge", "--db", os.path.join(case.dir, "m.db"), "h=" + odd], capture_output=True)
+    T.eq(p.returncode, 1, "refused")
+    err = p.stderr.decode("utf-8")  # raises if it is not UTF-8
+    T.true("\x1b" not in err, "no escape passed through: %r" % err)
+    T.true("unexpected view ('a?[31m b??')" in err, "the name shown with '?' for what cannot be: %r" % err)
+
+
+@test
 def a_database_in_another_text_encoding_is_refused(case):
     """Found by the fuzz target: a UTF-16 database with our schema passed the
     check and then could not be attached to merge."""
