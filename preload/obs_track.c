@@ -406,8 +406,15 @@ static void obs_udp_received(struct obs_udp_slot *u, const struct obs_addr *from
         for (uint32_t i = 0; i < u->npending; i++)
             if (obs_addr_same(&u->pending[i].peer, from))
                 match = (int)i;
-    } else if (u->npending == 1) {
-        match = 0; /* unconnected socket, source not asked for: the only candidate */
+    } else if (u->npending) {
+        /* unconnected socket, source not asked for (recv, read): the oldest
+         * datagram still waiting is the likeliest one answered, and the
+         * record says it was a guess.  Waiting for a single candidate would
+         * leave every answer after a burst of sends unmatched. */
+        match = 0;
+        for (uint32_t i = 1; i < u->npending; i++)
+            if (u->pending[i].age < u->pending[match].age)
+                match = (int)i;
         guessed = 1;
     }
     if (match < 0) {

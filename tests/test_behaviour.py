@@ -154,6 +154,37 @@ def udp_request_response_connected(case):
     _udp(case, True)
 
 
+UDPBURST = r"""
+import socket, sys
+ports = [int(p) for p in sys.argv[1:]]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5):
+    for p in ports:                 # a burst: one datagram to each server
+        s.sendto(b"x" * 10, ("127.0.0.1", p))
+    for p in ports:                 # the answers, read without their source
+        s.recv(100)
+"""
+
+
+@test
+def udp_answers_read_without_their_source_after_a_burst(case):
+    """An unconnected socket sends to three servers at once, then reads the
+    three answers with recv() (no source address): each answer is matched
+    to the oldest datagram still waiting and marked guessed; none is left
+    unmatched (matching only a single candidate lost every answer after the
+    first burst, as a load generator falling behind its schedule does)."""
+    ports = [T.udp_server(case) for _ in range(3)]
+    script = os.path.join(case.dir, "burst.py")
+    with open(script, "w") as f:
+        f.write(UDPBURST)
+    logs = case.logdir()
+    T.run([sys.executable, script] + [str(p) for p in ports], logdir=logs)
+    (u,) = T.records(logs, "udp")
+    T.eq((u["dgrams_sent"], u["answered"], u["unanswered"], u["unmatched"]), (15, 15, 0, 0), "socket counts")
+    dg = T.records(logs, "dgram")
+    T.true(all(d["t_recv"] is not None and d["flags"] & 0x10 for d in dg), "every datagram answered, as a guess")
+
+
 @test
 def errno_values_are_unchanged(case):
     # Every interposed call with bad fds, NULL, low and unmapped pointers,
