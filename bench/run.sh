@@ -7,7 +7,8 @@
 #    strace -f for comparison;
 # 2. added cost per tracked call: bench/pingpong (1-byte ping-pong on one
 #    loopback connection, 4 calls a round), plain and under libobserve; then
-#    the same calls sending one way only, which write no exchange records.
+#    the same calls sending one way only, which write no exchange records;
+# 3. the one-time cost of a process's first socket, where the log is made.
 # Prints medians and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ runs=${1:-7}
 B=build
 make -s "$B/libobserve.so" "$B/observe-httpd" >/dev/null
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/pingpong" bench/pingpong.c
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/firstsock" bench/firstsock.c
 work=$(mktemp -d /tmp/observe-bench.XXXXXX)
 "$B/observe-httpd" --port 0 --size 100 --backend epoll > "$work/httpd.out" &
 server=$!
@@ -72,3 +74,17 @@ per_call() {
 }
 per_call "" "1-byte ping-pong on loopback"
 per_call oneway "1 byte one way on loopback (no exchange records)"
+
+# The first AF_INET socket of a process creates its log: paid once, inside
+# the client's first connection setup as the client sees it.
+echo "== first socket of a process (the log is created there), $runs alternated pairs"
+: > "$work/fs_plain"; : > "$work/fs_obs"
+for i in $(seq "$runs"); do
+    $pin "$B/firstsock" | sed 's/first_socket_us=\([0-9.]*\).*/\1/' >> "$work/fs_plain"
+    observed $pin "$B/firstsock" | sed 's/first_socket_us=\([0-9.]*\).*/\1/' >> "$work/fs_obs"
+    rm -rf "$work/logs"
+done
+fp=$(median < "$work/fs_plain"); fo=$(median < "$work/fs_obs")
+echo "plain     us: $(tr '\n' ' ' < "$work/fs_plain") median $fp"
+echo "observed  us: $(tr '\n' ' ' < "$work/fs_obs") median $fo"
+awk -v p="$fp" -v o="$fo" 'BEGIN { printf "added to the first socket: %.0f us (once per process)\n", o - p }'

@@ -20,36 +20,42 @@ DELAY = 20  # ms of server think time per request
 
 @test
 def curl_agrees_with_its_own_timing(case):
-    """Five curl runs: each one's sizes exact; its timings and ours compared
-    by the median over the runs (one curl run can be preempted between the
-    moment we see and the moment curl notes, by milliseconds on a loaded
-    machine)."""
+    """curl fetching from two servers in one run, three runs: every
+    transfer's sizes exact; the timings of each run's second connection and
+    ours compared by the median over the runs.  (The first socket of a
+    process is where the library creates its log, which curl counts in its
+    first connect: about 0.7 ms here, bench/run.sh.  And one run can be
+    preempted between the moment we see and the moment curl notes.)"""
     T.need("curl")
     T.runs_under_bare_asan(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:1/"])
-    port = T.httpd(case, size=5000, delay_ms=DELAY)
+    ports = [T.httpd(case, size=5000, delay_ms=DELAY) for _ in range(2)]
     fmt = "%{time_namelookup} %{time_connect} %{time_starttransfer} %{time_total} %{size_download} %{size_header} %{size_request} %{http_code}\n"
-    argv = ["curl", "-s", "-o", "/dev/null", "-w", fmt, "http://127.0.0.1:%d/" % port]
+    argv = ["curl", "-s", "-w", fmt] + [a for p in ports for a in ("-o", "/dev/null", "http://127.0.0.1:%d/" % p)]
     plain = T.run(argv)
-    logs = case.logdir()
-    runs = [T.run(argv, logdir=logs) for _ in range(5)]
-    conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"])
-    T.eq(len(conns), len(runs), "one connection per run")
     pairs = {"t1": [], "first": [], "span": []}
-    for seen, c in zip(runs, conns):
+    for run in range(3):
+        logs = case.logdir("run%d" % run)
+        seen = T.run(argv, logdir=logs)
         T.eq(seen.returncode, plain.returncode, "exit status")
-        T.eq(seen.stdout.split()[4:], plain.stdout.split()[4:], "curl's sizes and status")
-        lookup, connect, start, total = (float(x) * 1000 for x in seen.stdout.split()[:4])
-        size, header, request = (int(x) for x in seen.stdout.split()[4:7])
-        T.eq(c["bytes_received"], size + header, "bytes received = curl's size_download + size_header")
-        T.eq(c["bytes_sent"], request, "bytes sent = curl's size_request")
-        T.eq((c["exchanges"], c["state"]), (1, "final"), "exchanges and record state")
-        T.true(c["t4_ms"] >= DELAY - 0.5, "T4 %.3f ms holds the server's %d ms think time" % (c["t4_ms"], DELAY))
-        span = (c["t_resp_last"] - c["t_connect"]) / 1e6
-        T.true(c["t7_ms"] >= span, "T7 covers the whole transfer")
+        lines = seen.stdout.splitlines()
+        T.eq([l.split()[4:] for l in lines], [l.split()[4:] for l in plain.stdout.splitlines()],
+             "curl's sizes and status, both transfers")
+        conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"])
+        T.eq(len(conns), 2, "one connection per transfer")
+        for line, c in zip(lines, conns):
+            size, header, request = (int(x) for x in line.split()[4:7])
+            T.eq(c["bytes_received"], size + header, "bytes received = curl's size_download + size_header")
+            T.eq(c["bytes_sent"], request, "bytes sent = curl's size_request")
+            T.eq((c["exchanges"], c["state"]), (1, "final"), "exchanges and record state")
+            T.true(c["t4_ms"] >= DELAY - 0.5, "T4 %.3f ms holds the server's %d ms think time" % (c["t4_ms"], DELAY))
+            T.true(c["t7_ms"] >= (c["t_resp_last"] - c["t_connect"]) / 1e6, "T7 covers the whole transfer")
+        c = conns[1]
+        lookup, connect, start, total = (float(x) * 1000 for x in lines[1].split()[:4])
         pairs["t1"].append(c["t1_ms"] - (connect - lookup))
         pairs["first"].append(c["t2_ms"] + c["t3_ms"] + c["t4_ms"] - (start - connect))
-        pairs["span"].append(span - (total - lookup))
+        pairs["span"].append((c["t_resp_last"] - c["t_connect"]) / 1e6 - (total - lookup))
     # T1 against curl's connect time: within 1 ms
+    print("# curl: T1 - curl's connect time, second connection of each run (ms): %s" % pairs["t1"])
     T.near(statistics.median(pairs["t1"]), 0, 1.0, "T1 - (time_connect - time_namelookup), median")
     # first byte after connect: T2+T3+T4 against starttransfer - connect, within 2 ms
     T.near(statistics.median(pairs["first"]), 0, 2.0, "T2+T3+T4 - (starttransfer - connect), median")
