@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         }
         rounds++;
         clock_gettime(CLOCK_MONOTONIC, &now);
-    } while (now.tv_sec - t0.tv_sec < seconds);
+    } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < seconds * 1000000000L);
     timer_delete(timer);
     fcntl(d, F_SETFL, O_NONBLOCK);
     long drained = 0;
