@@ -44,6 +44,7 @@ static struct {
     int state;                      /* LOG_* (atomic) */
     char dir[PATH_MAX];             /* absolute log directory */
     char path[PATH_MAX + 128];      /* this process's log file */
+    char exe[PATH_MAX];             /* its executable, read once for name and header */
     char tags[512];
     int wait_mode_all;
     uint64_t capacity;              /* record bytes at most */
@@ -258,8 +259,7 @@ static void obs_fill_identity(struct obs_file_header *h)
     struct utsname u;
     if (uname(&u) == 0)
         memcpy(h->hostname, u.nodename, strnlen(u.nodename, sizeof h->hostname - 1));
-    ssize_t e = readlink("/proc/self/exe", h->exe, sizeof h->exe - 1);
-    h->exe[e > 0 ? e : 0] = '\0';
+    memcpy(h->exe, L.exe, strnlen(L.exe, sizeof h->exe - 1)); /* read by obs_log_name; cut as before */
     obs_read_small_file("/proc/self/cmdline", h->args, sizeof h->args, &n);
     h->args_len = (uint32_t)n;
     memcpy(h->tags, L.tags, sizeof h->tags);
@@ -292,13 +292,14 @@ static void obs_prefault(void *base, uint64_t from, uint64_t to)
 }
 
 /* The log's file name: DIR/EXE.PID.NANOSECONDS.olog, EXE reduced to a safe
- * alphabet.  Returns where the name starts in L.path. */
+ * alphabet (L.exe keeps the whole path for the header).  Returns where the
+ * name starts in L.path. */
 static int obs_log_name(void)
 {
-    char exe[PATH_MAX], base[40];
-    ssize_t e = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[e > 0 ? e : 0] = '\0';
-    const char *b = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    char base[40];
+    ssize_t e = readlink("/proc/self/exe", L.exe, sizeof L.exe - 1);
+    L.exe[e > 0 ? e : 0] = '\0';
+    const char *b = strrchr(L.exe, '/') ? strrchr(L.exe, '/') + 1 : L.exe;
     size_t i = 0;
     for (; b[i] && i < sizeof base - 1; i++)
         base[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", b[i]) ? b[i] : '_';

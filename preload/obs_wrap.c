@@ -88,7 +88,7 @@ static int obs_connect(int fd, const struct sockaddr *sa, socklen_t len)
 
 static int obs_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags, int plain)
 {
-    int readable = sa && obs_ptr_plausible(sa) && obs_ptr_plausible(len);
+    int readable = obs_ptr_plausible(sa) && obs_ptr_plausible(len);
     socklen_t cap = readable ? *len : 0;
     int r = plain ? REAL(accept)(fd, sa, len) : REAL(accept4)(fd, sa, len, flags);
     if (r >= 0 && obs_fds) {
@@ -297,7 +297,7 @@ static ssize_t obs_recvfrom(int fd, void *buf, size_t n, int flags, struct socka
     struct obs_fd *e = obs_lookup(fd);
     if (!e || (flags & MSG_PEEK))
         return REAL(recvfrom)(fd, buf, n, flags, from, len);
-    socklen_t cap = from && obs_ptr_plausible(from) && obs_ptr_plausible(len) ? *len : 0;
+    socklen_t cap = obs_ptr_plausible(from) && obs_ptr_plausible(len) ? *len : 0;
     uint64_t t0 = obs_entry_time(e, 0);
     ssize_t r = REAL(recvfrom)(fd, buf, n, flags, from, len);
     socklen_t got = cap && r >= 0 ? (*len < cap ? *len : cap) : 0;
@@ -426,11 +426,13 @@ static void obs_fdset_ready(int nfds, const fd_set *r, const fd_set *w, const fd
     }
 }
 
+/* A set given (not NULL) that we cannot read before the kernel does. */
+static inline int obs_set_bad(const fd_set *s) { return s && !obs_ptr_plausible(s); }
+
 static int obs_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
                       const struct timespec *ts, const sigset_t *mask, enum obs_mech mech)
 {
-    if (!obs_active || nfds < 0 || (r && !obs_ptr_plausible(r)) || (w && !obs_ptr_plausible(w)) ||
-        (x && !obs_ptr_plausible(x)))
+    if (!obs_active || nfds < 0 || obs_set_bad(r) || obs_set_bad(w) || obs_set_bad(x))
         return mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
     /* The kernel reads no further than its fd table, which may end well
      * before a careless nfds: nor do we, as far as we can know it. */

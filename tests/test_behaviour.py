@@ -5,9 +5,11 @@ Each program is a real client (tests/progs/) run under LD_PRELOAD; what was
 recorded is read back through observe-slicer dump."""
 import errno
 import os
+import random
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,8 +23,18 @@ BEHAVE = os.path.join(T.PROGS, "behave")
 FORKEXEC = os.path.join(T.PROGS, "forkexec")
 
 
+# Record flags, as common/obs_format.h defines them
+RF_INHERITED = 0x02  # a socket inherited across fork
+RF_GUESSED = 0x10    # a datagram answer matched without its source
+
+
+def _figures(text):
+    """The KEY=N figures a test program prints, as integers."""
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", text)}
+
+
 def _client_figures(out):
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out.splitlines()[-1])}
+    return _figures(out.splitlines()[-1])
 
 
 def _connect_style(case, mode):
@@ -182,7 +194,7 @@ def udp_answers_read_without_their_source_after_a_burst(case):
     (u,) = T.records(logs, "udp")
     T.eq((u["dgrams_sent"], u["answered"], u["unanswered"], u["unmatched"]), (15, 15, 0, 0), "socket counts")
     dg = T.records(logs, "dgram")
-    T.true(all(d["t_recv"] is not None and d["flags"] & 0x10 for d in dg), "every datagram answered, as a guess")
+    T.true(all(d["t_recv"] is not None and d["flags"] & RF_GUESSED for d in dg), "every datagram answered, as a guess")
 
 
 @test
@@ -369,8 +381,6 @@ def sigkill_storm(case):
     the only problem ever reported is a torn last record (a client killed
     while its log was being created leaves no log: test_wrapper's
     a_log_appears_only_once_its_header_is_written)."""
-    import random
-    import sqlite3
     runs = int(os.environ.get("OBS_STRESS_RUNS", "12"))
     seed = int(os.environ.get("OBS_STRESS_SEED", str(int(time.time()))))
     rnd = random.Random(seed)
@@ -469,7 +479,7 @@ def sendmmsg_and_recvmmsg_count_every_message(case):
     port = T.httpd(case, size=700)
     logs = case.logdir()
     out = T.run([MSGFLAGS, "mmsg", str(port)], logdir=logs).stdout
-    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    fig = _figures(out)
     T.eq((fig["sent"], fig["received"], fig["replied"], fig["back"]), (5, 5, 5, 5), "the program's own view: %s" % out)
     udp = T.records(logs, "udp")
     T.eq(len(udp), 2, "two UDP sockets")
@@ -495,7 +505,7 @@ def _unseen(case, mode):
     logs = case.logdir()
     seen = T.run(argv, logdir=logs)
     T.eq(seen.stdout, plain.stdout, "the same output with the library")
-    fig = {k: int(v) for k, v in (kv.split("=") for kv in seen.stdout.split())}
+    fig = _figures(seen.stdout)
     T.true(fig["first_received"] > 700 and fig["second_received"] == fig["first_received"], "both answered")
     conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"] or c["t_established"])
     T.eq(len(conns), 2, "both connections recorded")
@@ -754,13 +764,13 @@ def fork_from_busy_threads(case):
     logs = case.logdir()
     out = T.run([os.path.join(T.PROGS, "forkstorm"), "--port", str(port), "--threads", "4", "--forks", "200"],
                 logdir=logs, timeout=300, check=False).stdout
-    fig = dict(kv.split("=") for kv in out.split())
-    T.eq((fig["hung"], fig["failed"]), ("0", "0"), "every child finished: %s" % out)
+    fig = _figures(out)
+    T.eq((fig["hung"], fig["failed"]), (0, 0), "every child finished: %s" % out)
     parent, children = _parent_and_children(logs)
     T.eq(len(children), 200, "one log per child")
-    own = lambda log: [c for c in log.of("conn") if not c["flags"] & 0x02]
+    own = lambda log: [c for c in log.of("conn") if not c["flags"] & RF_INHERITED]
     T.true(all(len(own(c)) == 1 for c in children), "each child's log holds its own one connection")
-    T.eq(len(own(parent)), int(fig["parent_conns"]), "the parent's log holds the threads' connections, exactly")
+    T.eq(len(own(parent)), fig["parent_conns"], "the parent's log holds the threads' connections, exactly")
     seen = [(c["local"], c["t_connect"]) for log in [parent] + children for c in own(log)]
     T.eq(len(seen), len(set(seen)), "no connection in two logs")
 
@@ -773,7 +783,7 @@ def atfork_handlers_that_raise_signals_which_send(case):
     the log of the process that sent it."""
     logs = case.logdir()
     out = T.run([os.path.join(T.PROGS, "forkodd"), "atfork", "200"], logdir=logs, timeout=300).stdout
-    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    fig = _figures(out)
     T.eq(fig["hung"], 0, "no child hung: %s" % out)
     T.eq(fig["received"], fig["parent_sent"] + fig["child_sent"], "the bytes add up: %s" % out)
     parent, children = _parent_and_children(logs)
@@ -798,7 +808,7 @@ def vfork_and_posix_spawn_leave_the_parent_intact(case):
     logs = case.logdir()
     out = T.run([os.path.join(T.PROGS, "forkodd"), "vfork", str(port)], logdir=logs).stdout
     T.eq(out, plain, "the same outcome as without the library")
-    fig = {k: int(v) for k, v in (kv.split("=") for kv in out.split())}
+    fig = _figures(out)
     T.eq(fig["children"], 4, "every child ran")
     parent = [l for l in T.read_logs(logs) if l.header["ppid"] == os.getpid()]
     T.eq(len(parent), 1, "the parent's log")
@@ -810,7 +820,7 @@ def vfork_and_posix_spawn_leave_the_parent_intact(case):
     for log in T.read_logs(logs):
         T.eq(log.problems, [], "each log reads cleanly")
         if log.header["pid"] != parent[0].header["pid"]:
-            T.true(all(x["flags"] & 0x02 for x in log.of("conn")), "a child's log holds only inherited copies")
+            T.true(all(x["flags"] & RF_INHERITED for x in log.of("conn")), "a child's log holds only inherited copies")
 
 
 SELFEXEC = r"""
@@ -865,13 +875,13 @@ def timer_signals_sending_from_their_handler(case):
         logs = case.logdir("run%d" % run)
         p = T.run([os.path.join(T.PROGS, "sigstorm"), "1"], logdir=logs, check=False, timeout=60)
         T.eq(p.returncode, 0, "sigstorm exit status (3: stuck): %s %s" % (p.stdout, p.stderr[-500:]))
-        fig = dict(kv.split("=") for kv in p.stdout.split())
+        fig = _figures(p.stdout)
         # 5,000 a second are asked; a loaded machine delivers far fewer (a
         # pending signal is not queued twice): what counts is that the records
         # add up whatever the number
-        T.true(int(fig["signals"]) > 10, "the timer fired %s times in a second" % fig["signals"])
+        T.true(fig["signals"] > 10, "the timer fired %s times in a second" % fig["signals"])
         sent = sorted(c["bytes_sent"] for c in T.records(logs, "conn"))
-        T.eq(sent, sorted([0, int(fig["handler_bytes"]), int(fig["rounds"]), int(fig["rounds"])]),
+        T.eq(sent, sorted([0, fig["handler_bytes"], fig["rounds"], fig["rounds"]]),
              "bytes sent by the handler and by the loop, each on its own connection")
 
 

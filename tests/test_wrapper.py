@@ -2,8 +2,10 @@
 """`observe run` and the library's configuration: clear errors, the client
 always runs, and a log directory the library must not trust is refused."""
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import obstest as T
 from obstest import test
@@ -112,8 +114,6 @@ def a_setuid_process_ignores_the_environment(case):
     the rest and record nothing.  The control: the same program as the same
     user, without setuid, does write its log there."""
     T.need_root()
-    import shutil
-    import tempfile
     port = T.httpd(case, size=100)
     d = tempfile.mkdtemp(prefix="obs-setuid-")  # every level traversable by nobody
     case.cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
@@ -236,11 +236,10 @@ def a_full_log_drops_and_counts_and_still_reads_cleanly(case):
     T.true(log.header["reserved"] <= 1 << 20, "the header claims no more than it holds")
 
 
-def _under_strace(case, logs, port, strace_args):
+def _under_strace(logs, port, strace_args):
     """netclient, observed in logs, under strace with the given -e options
     (strace itself unobserved: the variables go to the client through env)."""
-    observed = ["%s=%s" % kv for kv in T.env_observed(logs).items() if kv[0] not in os.environ
-                or os.environ[kv[0]] != kv[1]]
+    observed = ["%s=%s" % (k, v) for k, v in T.env_observed(logs).items() if os.environ.get(k) != v]
     return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null"] + strace_args +
                           ["env"] + observed + [NETCLIENT, "--port", str(port)],
                           capture_output=True, text=True, timeout=60)
@@ -258,11 +257,11 @@ def a_log_appears_only_once_its_header_is_written(case):
     port = T.httpd(case, size=100)
     for call in ("fallocate", "linkat"):
         logs = case.logdir(call)
-        p = _under_strace(case, logs, port, ["-e", "trace=" + call, "-e", "inject=%s:signal=KILL" % call])
+        p = _under_strace(logs, port, ["-e", "trace=" + call, "-e", "inject=%s:signal=KILL" % call])
         T.eq(p.returncode, -9, "killed in %s: %s" % (call, p.stderr))
         T.eq(os.listdir(logs), [], "killed in %s: no file left" % call)
     logs = case.logdir("nolink")
-    p = _under_strace(case, logs, port, ["-e", "trace=linkat", "-e", "inject=linkat:error=ENOENT"])
+    p = _under_strace(logs, port, ["-e", "trace=linkat", "-e", "inject=linkat:error=ENOENT"])
     T.eq(p.returncode, 0, "the client ran: " + p.stderr)
     (log,) = T.read_logs(logs)
     T.eq((log.problems, len(log.of("conn"))), ([], 1), "the log, created under its name, holds the connection")

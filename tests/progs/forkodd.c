@@ -72,25 +72,6 @@ static int wait_bounded(pid_t pid)
     return -1;
 }
 
-static void loopback_pair(int sv[2])
-{
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &len)) {
-        perror("listen");
-        exit(2);
-    }
-    sv[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(sv[0], (struct sockaddr *)&a, sizeof a) != 0) {
-        perror("connect");
-        exit(2);
-    }
-    sv[1] = accept(l, NULL, NULL);
-    close(l);
-}
-
 static int atfork(int forks)
 {
     int sv[2];

@@ -6,6 +6,8 @@
  * watchdog finds it stuck (a deadlock), 1 on a mismatch.
  */
 #define _GNU_SOURCE
+#include "progs.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,28 +41,13 @@ static void on_watchdog(int sig)
     _exit(3);
 }
 
-/* A connected TCP pair on loopback: *a connected, *b accepted. */
-static void tcp_pair(int *a, int *b)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in s = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof s;
-    if (l < 0 || bind(l, (struct sockaddr *)&s, sizeof s) || listen(l, 1) || getsockname(l, (struct sockaddr *)&s, &len))
-        exit(2);
-    *a = socket(AF_INET, SOCK_STREAM, 0);
-    if (*a < 0 || connect(*a, (struct sockaddr *)&s, sizeof s) != 0)
-        exit(2);
-    while ((*b = accept(l, NULL, NULL)) < 0 && errno == EINTR)
-        ;
-    close(l);
-}
-
 int main(int argc, char **argv)
 {
     int seconds = argc > 1 ? atoi(argv[1]) : 2;
-    int a, b, c, d;
-    tcp_pair(&a, &b);
-    tcp_pair(&c, &d);
+    int ab[2], cd[2];
+    loopback_pair(ab);
+    loopback_pair(cd);
+    int a = ab[0], b = ab[1], c = cd[0], d = cd[1];
     hfd = c;
     signal(SIGALRM, on_watchdog);
     alarm((unsigned)seconds + 20);
