@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -43,6 +44,7 @@ int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
                 const sigset_t *ss, size_t fdslen);
 long int __fdelt_chk(long int d);
+void __longjmp_chk(sigjmp_buf env, int val) __attribute__((noreturn));
 int fcntl64(int fd, int cmd, ...);
 int close_range(unsigned int first, unsigned int last, int flags);
 void closefrom(int lowfd);
@@ -57,7 +59,7 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
     X(close) X(shutdown) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range) X(closefrom) \
     X(select) X(pselect) X(poll) X(ppoll) \
     X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
-    X(getsockopt) X(getaddrinfo) X(fork) \
+    X(getsockopt) X(getaddrinfo) X(fork) X(longjmp) X(_longjmp) X(siglongjmp) X(__longjmp_chk) \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(pipe) X(pipe2) \
     X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk)
 
@@ -217,6 +219,8 @@ OBS_HIDDEN void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, in
                             uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_on_resolved(const struct addrinfo *res, uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_fork_child(void);
+OBS_HIDDEN void obs_later_forget(void);
+OBS_HIDDEN void obs_on_longjmp(void);
 
 /* The wrappers read an argument of the caller's only where the kernel has
  * just read it without fault (after a successful call), except the few that

@@ -163,8 +163,13 @@ static uint64_t reanchor(uint64_t tsc, uint64_t ns)
         if (old > ns)
             ns = old;
     }
-    a->tsc0 = tsc;
+    /* a signal handler's obs_now() between these stores must not pair one
+     * anchor's tsc0 with the other's ns0: tsc0 = 0 sends it the slow way */
+    a->tsc0 = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     a->ns0 = ns;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    a->tsc0 = tsc;
     return ns;
 }
 

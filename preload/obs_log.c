@@ -611,6 +611,7 @@ static void obs_fork_parent(void)
  * new records there (obs_fork_child in obs_track.c). */
 static void obs_fork_child_handler(void)
 {
+    obs_later_forget();
     L.grow_lock = 0;
     obs_tls_busy = 0;
     if (fork_blocked_creation)

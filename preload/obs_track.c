@@ -19,6 +19,90 @@
  * (and ThreadSanitizer informed) when two do. */
 #define OBS_ADD(field, n) __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 
+/* ---- calls that arrive from a signal handler in the middle of ours ------
+ * A handler may call us while this thread is between the loads and stores
+ * of our bookkeeping of a record: the program's handler sends on the
+ * connection its main loop was just sending on.  Updating the record then
+ * would lose one of the two updates, or finalize an exchange the interrupted
+ * code goes on writing (a damaged record).  So whatever changes a record
+ * runs between obs_begin() and obs_end().  A call that arrives in between
+ * can only come from a handler on this thread: it is queued (obs_later) and
+ * applied, in order, before the interrupted call returns.  Changes to the
+ * fd table alone (atomic exchanges) are made at once, so that a descriptor
+ * number the kernel reuses meanwhile stays right.  Each thread has its own
+ * queue; a full queue drops the call (counted in `dropped`). */
+enum obs_later_what {
+    LATER_TCP_OUT, LATER_TCP_IN, LATER_UDP_OUT, LATER_UDP_IN, LATER_READY,
+    LATER_SOCKOPT, LATER_SHUTDOWN, LATER_CONNECT_AGAIN, LATER_RELEASE,
+};
+
+struct obs_later_call {
+    uint8_t what;     /* enum obs_later_what */
+    uint8_t kind;     /* LATER_RELEASE: enum obs_fd_kind */
+    uint8_t has_addr; /* LATER_UDP_IN: addr is the source */
+    uint8_t written;  /* set last: the slot is complete */
+    int32_t a, b, c;  /* the call's small arguments */
+    void *rec;        /* the record it changes */
+    uint64_t n, t0, t1;
+    struct obs_addr addr;
+};
+
+#define OBS_LATER_SLOTS 8 /* a power of two */
+static __thread struct {
+    uint32_t inside;     /* this thread is between obs_begin() and obs_end() */
+    uint32_t head, tail; /* slots [head, tail) wait; only the drain moves head */
+    struct obs_later_call q[OBS_LATER_SLOTS];
+} obs_tls_later __attribute__((tls_model("initial-exec")));
+
+#define OBS_SIGNAL_FENCE() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+static void obs_drain(void);
+static void obs_apply_or_queue(const struct obs_later_call *call);
+
+/* 1: go on with the bookkeeping (calls queued before it are applied first);
+ * 0: this call interrupted our own bookkeeping, queue it with obs_later(). */
+static inline int obs_begin(void)
+{
+    if (OBS_UNLIKELY(obs_tls_later.inside))
+        return 0;
+    obs_tls_later.inside = 1;
+    OBS_SIGNAL_FENCE();
+    if (OBS_UNLIKELY(obs_tls_later.head != obs_tls_later.tail))
+        obs_drain();
+    return 1;
+}
+
+/* Applies what handlers queued meanwhile, then lets the next call in.  A call
+ * queued just before `inside` is cleared is caught by the second look, or
+ * else by the obs_begin() of whoever comes next, before its own. */
+static inline void obs_end(void)
+{
+    do {
+        OBS_SIGNAL_FENCE();
+        if (OBS_UNLIKELY(obs_tls_later.head != obs_tls_later.tail))
+            obs_drain();
+        obs_tls_later.inside = 0;
+        OBS_SIGNAL_FENCE();
+    } while (OBS_UNLIKELY(obs_tls_later.head != obs_tls_later.tail) && obs_begin());
+}
+
+/* Queues a call that interrupted our bookkeeping.  The slot is claimed with
+ * one atomic add, so a handler interrupting this handler gets another. */
+static void obs_later(const struct obs_later_call *call)
+{
+    uint32_t head = __atomic_load_n(&obs_tls_later.head, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&obs_tls_later.tail, __ATOMIC_RELAXED) - head >= OBS_LATER_SLOTS - 2) {
+        OBS_COUNT(dropped, 1);
+        return;
+    }
+    uint32_t slot = __atomic_fetch_add(&obs_tls_later.tail, 1, __ATOMIC_RELAXED);
+    struct obs_later_call *q = &obs_tls_later.q[slot & (OBS_LATER_SLOTS - 1)];
+    *q = *call;
+    q->written = 0;
+    OBS_SIGNAL_FENCE();
+    q->written = 1;
+}
+
 /* ---- addresses ---------------------------------------------------------- */
 
 static void obs_addr_set(struct obs_addr *a, const struct sockaddr *sa, socklen_t len)
@@ -198,6 +282,10 @@ static void obs_conn_request(struct obs_conn_slot *c, size_t n, uint64_t t0, uin
 {
     struct obs_xchg_slot *x = c->xchg;
     if (c->phase != OBS_PH_REQ) {
+        /* no entry time: the phase changed while the call was in the kernel
+         * (a handler, or another thread, moved bytes the other way) */
+        if (OBS_UNLIKELY(t0 == 0))
+            t0 = t1;
         obs_xchg_close(x);
         uint32_t seq = ++c->f.exchanges;
         x = obs_rec_alloc(OBS_REC_XCHG);
@@ -251,6 +339,17 @@ static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
     c->f.t_resp_last = t1;
 }
 
+/* connect() again on a connection in progress: it reports the outcome */
+static void obs_conn_connect_again(struct obs_conn_slot *c, int ret, int err, uint64_t t1)
+{
+    if (c->phase == OBS_PH_CONNECTING) {
+        if (ret == 0 || err == EISCONN)
+            obs_conn_set_established(c, t1);
+        else if (err != EALREADY && err != EINPROGRESS && err != EINTR)
+            obs_conn_fail(c, err);
+    }
+}
+
 void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len, int ret,
                     int err, uint64_t t0, uint64_t t1)
 {
@@ -265,13 +364,8 @@ void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen
         return;
     struct obs_conn_slot *c = OBS_LD(e->rec);
     if (c) {
-        /* connect() again on a connection in progress: it reports the outcome */
-        if (c->phase == OBS_PH_CONNECTING) {
-            if (ret == 0 || err == EISCONN)
-                obs_conn_set_established(c, t1);
-            else if (err != EALREADY && err != EINPROGRESS && err != EINTR)
-                obs_conn_fail(c, err);
-        }
+        obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_CONNECT_AGAIN, .rec = c, .a = ret, .b = err,
+                                                     .t1 = t1 });
         return;
     }
     /* an address the kernel cannot take (too short for its family) was a
@@ -442,21 +536,52 @@ static void obs_udp_close(struct obs_udp_slot *u, uint64_t t_close)
 
 /* ---- data --------------------------------------------------------------- */
 
+static void obs_conn_out(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+{
+    if (c->phase == OBS_PH_CONNECTING)
+        obs_conn_set_established(c, t0 ? t0 : t1);
+    OBS_ADD(c->f.bytes_sent, n);
+    OBS_ADD(c->f.send_calls, 1);
+    if (c->f.side == 0)
+        obs_conn_request(c, n, t0, t1);
+    else
+        obs_conn_response(c, n, t1);
+}
+
+static void obs_conn_in(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+{
+    if (c->phase == OBS_PH_CONNECTING)
+        obs_conn_set_established(c, t1);
+    OBS_ADD(c->f.bytes_received, n);
+    OBS_ADD(c->f.recv_calls, 1);
+    if (c->f.side == 0)
+        obs_conn_response(c, n, t1);
+    else
+        obs_conn_request(c, n, t0, t1);
+}
+
+/* Bytes moved on a TCP connection: out (sent) or in (received). */
+static void obs_conn_moved(int out, struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+{
+    if (OBS_UNLIKELY(!obs_begin())) {
+        obs_later(&(struct obs_later_call){ .what = out ? LATER_TCP_OUT : LATER_TCP_IN, .rec = c, .n = n,
+                                            .t0 = t0, .t1 = t1 });
+        return;
+    }
+    if (out)
+        obs_conn_out(c, n, t0, t1);
+    else
+        obs_conn_in(c, n, t0, t1);
+    obs_end();
+}
+
 void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *to,
                 socklen_t tolen)
 {
     if (OBS_LD(e->kind) == OBS_FD_TCP) {
         struct obs_conn_slot *c = OBS_LD(e->rec);
-        if (!c)
-            return;
-        if (c->phase == OBS_PH_CONNECTING)
-            obs_conn_set_established(c, t0 ? t0 : t1);
-        OBS_ADD(c->f.bytes_sent, n);
-        OBS_ADD(c->f.send_calls, 1);
-        if (c->f.side == 0)
-            obs_conn_request(c, n, t0, t1);
-        else
-            obs_conn_response(c, n, t1);
+        if (c)
+            obs_conn_moved(1, c, n, t0, t1);
     } else if (OBS_LD(e->kind) == OBS_FD_UDP) {
         struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
         if (!u)
@@ -466,7 +591,8 @@ void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, co
             obs_addr_set(&peer, to, tolen);
         else
             peer = u->f.peer;
-        obs_udp_sent(u, &peer, n, t0 ? t0 : t1);
+        obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_UDP_OUT, .rec = u, .n = n,
+                                                     .t1 = t0 ? t0 : t1, .addr = peer });
     }
 }
 
@@ -475,40 +601,25 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
 {
     if (OBS_LD(e->kind) == OBS_FD_TCP) {
         struct obs_conn_slot *c = OBS_LD(e->rec);
-        if (!c)
-            return;
-        if (c->phase == OBS_PH_CONNECTING)
-            obs_conn_set_established(c, t1);
-        OBS_ADD(c->f.bytes_received, n);
-        OBS_ADD(c->f.recv_calls, 1);
-        if (c->f.side == 0)
-            obs_conn_response(c, n, t1);
-        else
-            obs_conn_request(c, n, t0, t1);
+        if (c)
+            obs_conn_moved(0, c, n, t0, t1);
     } else if (OBS_LD(e->kind) == OBS_FD_UDP) {
         struct obs_udp_slot *u = obs_udp_get(e, fd, t1);
         if (!u)
             return;
-        struct obs_addr src;
-        const struct obs_addr *srcp = NULL;
-        if (from && fromlen) {
+        struct obs_addr src = { 0 };
+        if (from && fromlen)
             obs_addr_set(&src, from, fromlen);
-            srcp = src.family ? &src : NULL;
-        } else if (u->f.peer.family) {
-            srcp = &u->f.peer; /* a connected socket hears only from its peer */
-        }
-        obs_udp_received(u, srcp, n, t1);
+        else
+            src = u->f.peer; /* a connected socket hears only from its peer */
+        obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_UDP_IN, .rec = u, .n = n, .t1 = t1,
+                                                     .has_addr = src.family != 0, .addr = src });
     }
 }
 
-/* An event wait reported this socket ready at t1. */
-void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1)
+/* An event wait reported this connection ready at t1. */
+static void obs_conn_ready(struct obs_conn_slot *c, int readable, int writable, int error, uint64_t t1)
 {
-    if (OBS_LD(e->kind) != OBS_FD_TCP)
-        return;
-    struct obs_conn_slot *c = OBS_LD(e->rec);
-    if (!c)
-        return;
     if (c->phase == OBS_PH_CONNECTING) {
         /* writable without error: the non-blocking connect is done.  An error
          * is left for the application's SO_ERROR check to name. */
@@ -526,10 +637,21 @@ void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint6
     }
 }
 
-void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
+void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1)
 {
+    if (OBS_LD(e->kind) != OBS_FD_TCP)
+        return;
     struct obs_conn_slot *c = OBS_LD(e->rec);
-    if (OBS_LD(e->kind) != OBS_FD_TCP || !c || c->phase != OBS_PH_CONNECTING)
+    if (!c)
+        return;
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_READY, .rec = c, .a = readable != 0,
+                                                 .b = writable != 0, .c = error != 0, .t1 = t1 });
+}
+
+/* SO_ERROR read by the application: the outcome of a connect in progress. */
+static void obs_conn_sockopt_error(struct obs_conn_slot *c, int value, uint64_t t1)
+{
+    if (c->phase != OBS_PH_CONNECTING)
         return;
     if (value == 0)
         obs_conn_set_established(c, t1);
@@ -537,19 +659,33 @@ void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
         obs_conn_fail(c, value);
 }
 
+void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
+{
+    struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
+        return;
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_SOCKOPT, .rec = c, .a = value, .t1 = t1 });
+}
+
+static void obs_conn_shutdown(struct obs_conn_slot *c, uint64_t t0)
+{
+    if (c->f.t_shutdown == 0)
+        c->f.t_shutdown = t0;
+}
+
 void obs_on_shutdown(struct obs_fd *e, uint64_t t0)
 {
     struct obs_conn_slot *c = OBS_LD(e->rec);
-    if (OBS_LD(e->kind) == OBS_FD_TCP && c && c->f.t_shutdown == 0)
-        c->f.t_shutdown = t0;
+    if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
+        return;
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_SHUTDOWN, .rec = c, .t0 = t0 });
 }
 
 /* ---- descriptors -------------------------------------------------------- */
 
-static void obs_release(enum obs_fd_kind kind, void *rec, uint64_t t_close)
+/* One descriptor fewer refers to rec: the last one ends the record. */
+static void obs_release_now(enum obs_fd_kind kind, void *rec, uint64_t t_close)
 {
-    if (!rec)
-        return;
     if (kind == OBS_FD_TCP) {
         struct obs_conn_slot *c = rec;
         if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -563,6 +699,14 @@ static void obs_release(enum obs_fd_kind kind, void *rec, uint64_t t_close)
         if (__atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) == 0)
             obs_udp_close(u, t_close);
     }
+}
+
+static void obs_release(enum obs_fd_kind kind, void *rec, uint64_t t_close)
+{
+    if (!rec)
+        return;
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_RELEASE, .kind = (uint8_t)kind, .rec = rec,
+                                                 .t1 = t_close });
 }
 
 /* The descriptor is gone (closed by the application, or replaced).  The
@@ -667,6 +811,68 @@ void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, int err, uint
         obs_rec_publish(w, 0);
         obs_rec_finalize(w, sizeof w->f);
     }
+}
+
+/* ---- applying what handlers queued (see obs_begin) ------------------- */
+
+static void obs_apply(const struct obs_later_call *q)
+{
+    switch ((enum obs_later_what)q->what) {
+    case LATER_TCP_OUT: obs_conn_out(q->rec, q->n, q->t0, q->t1); break;
+    case LATER_TCP_IN: obs_conn_in(q->rec, q->n, q->t0, q->t1); break;
+    case LATER_UDP_OUT: obs_udp_sent(q->rec, &q->addr, q->n, q->t1); break;
+    case LATER_UDP_IN: obs_udp_received(q->rec, q->has_addr ? &q->addr : NULL, q->n, q->t1); break;
+    case LATER_READY: obs_conn_ready(q->rec, q->a, q->b, q->c, q->t1); break;
+    case LATER_SOCKOPT: obs_conn_sockopt_error(q->rec, q->a, q->t1); break;
+    case LATER_SHUTDOWN: obs_conn_shutdown(q->rec, q->t0); break;
+    case LATER_CONNECT_AGAIN: obs_conn_connect_again(q->rec, q->a, q->b, q->t1); break;
+    case LATER_RELEASE: obs_release_now((enum obs_fd_kind)q->kind, q->rec, q->t1); break;
+    }
+}
+
+/* Makes the change a call means now, or queues it if it interrupted our own
+ * bookkeeping.  (The data path, obs_conn_moved, does the same by hand.) */
+static void obs_apply_or_queue(const struct obs_later_call *call)
+{
+    if (obs_begin()) {
+        obs_apply(call);
+        obs_end();
+    } else {
+        obs_later(call);
+    }
+}
+
+/* Called with `inside` set, so what handlers queue meanwhile waits its turn. */
+static __attribute__((noinline, cold)) void obs_drain(void)
+{
+    while (obs_tls_later.head != __atomic_load_n(&obs_tls_later.tail, __ATOMIC_RELAXED)) {
+        struct obs_later_call *q = &obs_tls_later.q[obs_tls_later.head & (OBS_LATER_SLOTS - 1)];
+        if (q->written)
+            obs_apply(q);
+        else
+            OBS_COUNT(dropped, 1); /* its handler never finished queuing it */
+        q->written = 0;
+        OBS_SIGNAL_FENCE();
+        __atomic_store_n(&obs_tls_later.head, obs_tls_later.head + 1, __ATOMIC_RELAXED);
+    }
+}
+
+/* A handler that left by siglongjmp() never returned to the bookkeeping it
+ * interrupted: apply what was queued and let calls in again. */
+void obs_on_longjmp(void)
+{
+    if (!obs_tls_later.inside)
+        return;
+    obs_drain();
+    obs_tls_later.inside = 0;
+}
+
+/* The child of a fork() run from a handler inherits this thread's state;
+ * what was queued belongs to the parent's records. */
+void obs_later_forget(void)
+{
+    obs_tls_later.inside = 0;
+    obs_tls_later.head = obs_tls_later.tail;
 }
 
 /* ---- fork: the child's inherited sockets get records in its own log ---- */

@@ -639,6 +639,13 @@ OBS_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struc
  * make it a fork, which POSIX allows a program to rely on no less. */
 OBS_EXPORT pid_t vfork(void) { return REAL(fork)(); }
 
+/* A signal handler that leaves by a long jump never returns to the call it
+ * interrupted, which may have been our own bookkeeping (obs_track.c). */
+OBS_EXPORT void longjmp(jmp_buf env, int val) { obs_on_longjmp(); REAL(longjmp)(env, val); __builtin_unreachable(); }
+OBS_EXPORT void _longjmp(jmp_buf env, int val) { obs_on_longjmp(); REAL(_longjmp)(env, val); __builtin_unreachable(); }
+OBS_EXPORT void siglongjmp(sigjmp_buf env, int val) { obs_on_longjmp(); REAL(siglongjmp)(env, val); __builtin_unreachable(); }
+OBS_EXPORT void __longjmp_chk(sigjmp_buf env, int val) { obs_on_longjmp(); REAL(__longjmp_chk)(env, val); __builtin_unreachable(); }
+
 /* _FORTIFY_SOURCE entry points: a failed check goes to glibc (which aborts
  * as it would have); otherwise the call is ours like the plain one. */
 OBS_EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t blen)

@@ -885,5 +885,51 @@ def timer_signals_sending_from_their_handler(case):
              "bytes sent by the handler and by the loop, each on its own connection")
 
 
+
+@test
+def handlers_sending_on_the_connection_they_interrupted(case):
+    """The timer's handler sends on the very connection the main loop
+    sends its pings on, 5,000 times a second, so it lands in the middle of
+    the library's bookkeeping of that connection: every byte counted once,
+    the exchanges' bytes add up to the connection's, no record damaged.
+    (Before the library queued such calls, a second's run here damaged ~10
+    exchange records and lost a byte in one run of three.)"""
+    logs = case.logdir()
+    p = T.run([os.path.join(T.PROGS, "sigstorm"), "1", "shared"], logdir=logs, check=False, timeout=60)
+    T.eq(p.returncode, 0, "sigstorm exit status (3: stuck): %s %s" % (p.stdout, p.stderr[-500:]))
+    fig = _figures(p.stdout)
+    (log,) = T.read_logs(logs)
+    T.eq(log.problems, [], "every record reads cleanly")
+    T.eq(log.header["dropped"], 0, "nothing dropped")
+    pinger = [c for c in log.of("conn") if c["side"] == 0 and c["bytes_sent"] > 0]
+    T.eq(len(pinger), 1, "one connection carried the pings")
+    c = pinger[0]
+    T.eq(c["bytes_sent"], fig["rounds"] + fig["handler_bytes"], "pings and the handler's bytes: %s" % p.stdout)
+    T.eq(sum(x["bytes_sent"] for x in log.of("xchg") if x["conn"] == c["offset"]), c["bytes_sent"],
+         "its exchanges add up to it")
+
+
+@test
+def handlers_that_leave_by_siglongjmp(case):
+    """A timer handler that siglongjmp()s back to the main loop 5,000 times
+    a second, while the loop sends on a tracked connection: jumps that land
+    in the library's bookkeeping never return to it, and the library must
+    not stay stuck there. A connection made afterwards is recorded exactly."""
+    logs = case.logdir()
+    p = T.run([os.path.join(T.PROGS, "sigjump"), "1"], logdir=logs, check=False, timeout=60)
+    T.eq(p.returncode, 0, "sigjump exit status: %s %s" % (p.stdout, p.stderr[-500:]))
+    fig = _figures(p.stdout)
+    T.true(fig["jumps"] > 10, "the handler jumped %s times" % fig["jumps"])
+    (log,) = T.read_logs(logs)
+    T.eq(log.problems, [], "every record reads cleanly")
+    conns = sorted(log.of("conn"), key=lambda c: c["t_connect"])
+    T.eq(len(conns), 4, "two connections, both ends")
+    after_client, after_server = [c for c in conns[2:] if c["side"] == 0], [c for c in conns[2:] if c["side"] == 1]
+    T.eq((after_client[0]["state"], after_client[0]["bytes_sent"], after_client[0]["send_calls"]),
+         ("final", fig["after"], fig["after"]), "the connection after the storm, client end")
+    T.eq((after_server[0]["state"], after_server[0]["bytes_received"]), ("final", fig["after_received"]),
+         "the connection after the storm, server end")
+    T.true(all(c["state"] == "final" for c in conns), "every connection closed and final")
+
 if __name__ == "__main__":
     T.main()

@@ -1,7 +1,10 @@
 /* sigstorm — a timer firing thousands of times a second whose handler sends
  * on a tracked socket, while the main loop ping-pongs on two others: the
  * library's bookkeeping is interrupted at every point by more of itself.
- *   sigstorm [SECONDS]
+ *   sigstorm [SECONDS] [shared]
+ * With "shared" the handler sends on the connection the main loop sends its
+ * pings on, so it lands in the middle of the bookkeeping of that very
+ * connection (its bytes are drained from the far end at the end).
  * Prints: rounds=R signals=S handler_bytes=H drained=D; exits 3 if a
  * watchdog finds it stuck (a deadlock), 1 on a mismatch.
  */
@@ -12,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +48,13 @@ static void on_watchdog(int sig)
 int main(int argc, char **argv)
 {
     int seconds = argc > 1 ? atoi(argv[1]) : 2;
+    int shared = argc > 2 && strcmp(argv[2], "shared") == 0;
     int ab[2], cd[2];
     loopback_pair(ab);
     loopback_pair(cd);
     int a = ab[0], b = ab[1], c = cd[0], d = cd[1];
-    hfd = c;
+    hfd = shared ? a : c;
+    int far_end = shared ? b : d; /* where the handler's bytes arrive */
     signal(SIGALRM, on_watchdog);
     alarm((unsigned)seconds + 20);
     struct sigaction sa = { .sa_handler = on_timer, .sa_flags = SA_RESTART };
@@ -75,11 +81,19 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &now);
     } while ((now.tv_sec - t0.tv_sec) * 1000000000L + (now.tv_nsec - t0.tv_nsec) < seconds * 1000000000L);
     timer_delete(timer);
-    fcntl(d, F_SETFL, O_NONBLOCK);
+    /* a signal still pending is never delivered: what the handler counted
+     * is all it will send */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    /* loopback delivers in a softirq that may run a moment later: drain
+     * until nothing more has come for 200 ms */
     long drained = 0;
     char buf[65536];
+    struct pollfd pf = { .fd = far_end, .events = POLLIN };
     ssize_t n;
-    while ((n = recv(d, buf, sizeof buf, 0)) > 0)
+    while (poll(&pf, 1, 200) == 1 && (n = recv(far_end, buf, sizeof buf, 0)) > 0)
         drained += n;
     printf("rounds=%ld signals=%d handler_bytes=%d drained=%ld\n", rounds, (int)signals, (int)handler_bytes, drained);
     close(a);
