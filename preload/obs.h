@@ -197,6 +197,7 @@ OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
 #define OBS_COUNT(field, n) obs_count(offsetof(struct obs_counters, field), (n))
 OBS_HIDDEN int obs_wait_mode_all(void);
 OBS_HIDDEN void obs_note_fd(int fd);
+OBS_HIDDEN void obs_log_abandon(void);
 extern OBS_HIDDEN int obs_fd_hiwater;
 
 /* obs_track.c: what each call means */

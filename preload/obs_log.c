@@ -35,6 +35,9 @@ OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exe
 /* Set while this thread is inside the log's slow paths: a signal handler that
  * lands there and records must drop its record instead of deadlocking. */
 static __thread int obs_tls_busy __attribute__((tls_model("initial-exec")));
+/* Which slow path this thread is in, for a handler that leaves it by a long
+ * jump and never comes back (obs_log_abandon). */
+static __thread uint8_t obs_tls_creating, obs_tls_growing __attribute__((tls_model("initial-exec")));
 
 /* LOG_FORKING: no log yet, and a fork is under way: nobody may start
  * creating one until it is over (the child would inherit a half-made log). */
@@ -429,7 +432,9 @@ int obs_log_ensure(void)
         char why[PATH_MAX + 512];
         int saved = errno;
         obs_tls_busy = 1;
+        obs_tls_creating = 1;
         int ok = obs_log_create(why, sizeof why) == 0;
+        obs_tls_creating = 0;
         obs_tls_busy = 0;
         if (!ok)
             obs_warn(why, NULL);
@@ -478,6 +483,7 @@ static int obs_grow(uint64_t need)
     int saved = errno, rc = 0;
     obs_tls_busy = 1;
     obs_grow_lock();
+    obs_tls_growing = 1;
     uint64_t have = __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE);
     if (need > have) {
         uint64_t want = need + obs_grow_step(have);
@@ -495,6 +501,7 @@ static int obs_grow(uint64_t need)
         if (fd >= 0)
             REAL(close)(fd);
     }
+    obs_tls_growing = 0;
     obs_grow_unlock();
     obs_tls_busy = 0;
     errno = saved;
@@ -569,6 +576,26 @@ void obs_note_fd(int fd)
         ;
 }
 
+/* A signal handler left this thread's slow path by a long jump: it will
+ * never finish.  A growth lets go of its lock (the file may have grown or
+ * not; the next growth finds out).  A creation cannot be picked up again, so
+ * the process goes unobserved, rather than its other threads waiting for a
+ * log forever. */
+void obs_log_abandon(void)
+{
+    if (obs_tls_growing) {
+        obs_tls_growing = 0;
+        obs_grow_unlock();
+        obs_tls_busy = 0;
+    }
+    if (obs_tls_creating) {
+        obs_tls_creating = 0;
+        obs_tls_busy = 0;
+        __atomic_store_n(&L.state, LOG_FAILED, __ATOMIC_RELEASE);
+        obs_warn("a signal handler left the log's creation by a long jump", NULL);
+    }
+}
+
 /* ---- fork --------------------------------------------------------------- */
 
 /* Set by the forking thread when it kept the log from being created during
@@ -614,6 +641,7 @@ static void obs_fork_child_handler(void)
     obs_later_forget();
     L.grow_lock = 0;
     obs_tls_busy = 0;
+    obs_tls_creating = obs_tls_growing = 0;
     if (fork_blocked_creation)
         L.state = LOG_NONE; /* the parent had no log: neither has the child, yet */
     if (L.state != LOG_READY)

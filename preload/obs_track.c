@@ -857,10 +857,12 @@ static __attribute__((noinline, cold)) void obs_drain(void)
     }
 }
 
-/* A handler that left by siglongjmp() never returned to the bookkeeping it
- * interrupted: apply what was queued and let calls in again. */
+/* A handler that left by siglongjmp() never returns to what it interrupted:
+ * the log's slow paths let go of what they held, and the bookkeeping applies
+ * what was queued and lets calls in again. */
 void obs_on_longjmp(void)
 {
+    obs_log_abandon();
     if (!obs_tls_later.inside)
         return;
     obs_drain();

@@ -267,5 +267,24 @@ def a_log_appears_only_once_its_header_is_written(case):
     T.eq((log.problems, len(log.of("conn"))), ([], 1), "the log, created under its name, holds the connection")
 
 
+@test
+def a_long_jump_out_of_the_logs_creation_leaves_no_thread_waiting(case):
+    """A signal handler that siglongjmp()s out of the process's first
+    socket(), while the library creates the log (SIGUSR1 raised by strace
+    at its fallocate): the creation can never finish, so the process goes
+    unobserved and says so once; another thread's connection goes ahead
+    instead of waiting for the log forever, and no file is left."""
+    T.need("strace")
+    logs = case.logdir()
+    observed = ["%s=%s" % (k, v) for k, v in T.env_observed(logs).items() if os.environ.get(k) != v]
+    p = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fallocate",
+                        "-e", "inject=fallocate:signal=USR1:when=1", "env"] + observed +
+                       [os.path.join(T.PROGS, "sigjump"), "create"], capture_output=True, text=True, timeout=60)
+    T.eq(p.returncode, 0, "sigjump ran to the end (-14: the watchdog, a thread waited forever): %s" % p.stderr)
+    T.eq(p.stdout.strip(), "jumped=1 thread_connected=1", "the handler jumped, the thread connected")
+    T.true("long jump" in p.stderr and p.stderr.count("libobserve:") == 1, "said once: %r" % p.stderr)
+    T.eq(os.listdir(logs), [], "no file left")
+
+
 if __name__ == "__main__":
     T.main()

@@ -7,10 +7,17 @@
  * them, and both are closed: their records must be exact.
  *   sigjump [SECONDS]
  * Prints: jumps=J after=A after_received=R
+ *   sigjump create
+ * SIGUSR1's handler jumps back past the process's first socket(), the one
+ * that creates the log; the test raises SIGUSR1 there (strace, at the log's
+ * fallocate).  Then a second thread makes a connection: it must not wait
+ * forever for a log whose creation will never finish.  A watchdog ends the
+ * process after 20 s.  Prints: jumped=J thread_connected=1
  */
 #define _GNU_SOURCE
 #include "progs.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -34,8 +41,36 @@ static long elapsed_ns(const struct timespec *t0)
     return (now.tv_sec - t0->tv_sec) * 1000000000L + (now.tv_nsec - t0->tv_nsec);
 }
 
+static void *connect_once(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    loopback_pair(sv);
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+}
+
+static int jump_out_of_creation(void)
+{
+    struct sigaction sa = { .sa_handler = on_timer };
+    sigaction(SIGUSR1, &sa, NULL);
+    alarm(20);
+    if (sigsetjmp(back, 1) == 0)
+        (void)!socket(AF_INET, SOCK_STREAM, 0);
+    else
+        jumps++;
+    pthread_t t;
+    if (pthread_create(&t, NULL, connect_once, NULL) != 0 || pthread_join(t, NULL) != 0)
+        return 2;
+    printf("jumped=%d thread_connected=1\n", (int)jumps);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "create") == 0)
+        return jump_out_of_creation();
     static int seconds, ab[2];
     static struct timespec t0;
     static timer_t timer;
