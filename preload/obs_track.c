@@ -97,8 +97,7 @@ static void obs_later(const struct obs_later_call *call)
     }
     uint32_t slot = __atomic_fetch_add(&obs_tls_later.tail, 1, __ATOMIC_RELAXED);
     struct obs_later_call *q = &obs_tls_later.q[slot & (OBS_LATER_SLOTS - 1)];
-    *q = *call;
-    q->written = 0;
+    *q = *call; /* with `written` 0: the slot is not complete yet */
     OBS_SIGNAL_FENCE();
     q->written = 1;
 }

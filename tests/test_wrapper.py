@@ -236,12 +236,11 @@ def a_full_log_drops_and_counts_and_still_reads_cleanly(case):
     T.true(log.header["reserved"] <= 1 << 20, "the header claims no more than it holds")
 
 
-def _under_strace(logs, port, strace_args):
-    """netclient, observed in logs, under strace with the given -e options
-    (strace itself unobserved: the variables go to the client through env)."""
+def _under_strace(logs, strace_args, argv):
+    """argv, observed in logs, under strace with the given -e options
+    (strace itself unobserved: the variables go to the program through env)."""
     observed = ["%s=%s" % (k, v) for k, v in T.env_observed(logs).items() if os.environ.get(k) != v]
-    return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null"] + strace_args +
-                          ["env"] + observed + [NETCLIENT, "--port", str(port)],
+    return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null"] + strace_args + ["env"] + observed + argv,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -257,11 +256,13 @@ def a_log_appears_only_once_its_header_is_written(case):
     port = T.httpd(case, size=100)
     for call in ("fallocate", "linkat"):
         logs = case.logdir(call)
-        p = _under_strace(logs, port, ["-e", "trace=" + call, "-e", "inject=%s:signal=KILL" % call])
+        p = _under_strace(logs, ["-e", "trace=" + call, "-e", "inject=%s:signal=KILL" % call],
+                          [NETCLIENT, "--port", str(port)])
         T.eq(p.returncode, -9, "killed in %s: %s" % (call, p.stderr))
         T.eq(os.listdir(logs), [], "killed in %s: no file left" % call)
     logs = case.logdir("nolink")
-    p = _under_strace(logs, port, ["-e", "trace=linkat", "-e", "inject=linkat:error=ENOENT"])
+    p = _under_strace(logs, ["-e", "trace=linkat", "-e", "inject=linkat:error=ENOENT"],
+                      [NETCLIENT, "--port", str(port)])
     T.eq(p.returncode, 0, "the client ran: " + p.stderr)
     (log,) = T.read_logs(logs)
     T.eq((log.problems, len(log.of("conn"))), ([], 1), "the log, created under its name, holds the connection")
@@ -276,10 +277,8 @@ def a_long_jump_out_of_the_logs_creation_leaves_no_thread_waiting(case):
     instead of waiting for the log forever, and no file is left."""
     T.need("strace")
     logs = case.logdir()
-    observed = ["%s=%s" % (k, v) for k, v in T.env_observed(logs).items() if os.environ.get(k) != v]
-    p = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fallocate",
-                        "-e", "inject=fallocate:signal=USR1:when=1", "env"] + observed +
-                       [os.path.join(T.PROGS, "sigjump"), "create"], capture_output=True, text=True, timeout=60)
+    p = _under_strace(logs, ["-e", "trace=fallocate", "-e", "inject=fallocate:signal=USR1:when=1"],
+                      [os.path.join(T.PROGS, "sigjump"), "create"])
     T.eq(p.returncode, 0, "sigjump ran to the end (-14: the watchdog, a thread waited forever): %s" % p.stderr)
     T.eq(p.stdout.strip(), "jumped=1 thread_connected=1", "the handler jumped, the thread connected")
     T.true("long jump" in p.stderr and p.stderr.count("libobserve:") == 1, "said once: %r" % p.stderr)

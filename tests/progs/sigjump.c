@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "create") == 0)
         return jump_out_of_creation();
+    /* static: siglongjmp back into main must find them as they were */
     static int seconds, ab[2];
     static struct timespec t0;
     static timer_t timer;
