@@ -33,6 +33,13 @@ int obs_db_version(sqlite3 *db);
 
 /* The schema this program creates: tables (db/schema.sql) and views
  * (db/views.sql). */
+/* Makes text that came from elsewhere (names in a pulled database, a
+ * remote's stderr, SQLite's messages quoting them) one line, safe to print and to
+ * store as TEXT, in place: a control character or a byte that is not part
+ * of valid UTF-8 becomes '?' (newline and tab a space), so no terminal
+ * escape passes through and every reader can decode it. */
+void obs_text_clean(char *s);
+
 extern const char obs_db_schema_sql[];
 extern const char obs_db_views_sql[];
 

@@ -66,12 +66,6 @@ int mgr_pull(sqlite3 *db, const struct mgr_inventory *inv, const struct mgr_pull
 /* Checks a pulled database file (untrusted): 0, or -1 with err saying why. */
 int mgr_check_db(const char *path, char *err, size_t errlen);
 
-/* Makes text that came from elsewhere (names in a pulled database, a
- * remote's stderr, SQLite's messages quoting them) safe to print and to
- * store as TEXT, in place: a control character or a byte that is not part
- * of valid UTF-8 becomes '?' (newline and tab a space), so no terminal
- * escape passes through and every reader can decode it. */
-void mgr_text_clean(char *s);
 
 struct mgr_merge_stats {
     int64_t runs, records;

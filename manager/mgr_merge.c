@@ -106,46 +106,6 @@ static int same_schema(sqlite3 *db, sqlite3 *ref, char *err, size_t errlen)
     return rc;
 }
 
-/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 if there is none
- * (overlong forms, surrogates and code points past U+10FFFF are invalid). */
-static int utf8_length(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    int n;
-    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (int i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-void mgr_text_clean(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        int n = utf8_length(p);
-        if (n == 1 && (*p < 0x20 || *p == 0x7F))
-            *p = *p == '\n' || *p == '\t' ? ' ' : '?';
-        if (n == 0) {
-            *p = '?';
-            n = 1;
-        }
-        p += n;
-    }
-}
-
 int mgr_check_db(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL, *ref = NULL;

@@ -226,7 +226,7 @@ static void finish_job(sqlite3 *db, struct job *j, int status, int64_t *bytes_to
                  (long long)ms.runs, (long long)bytes);
     }
     *bytes_total += bytes;
-    mgr_text_clean(msg); /* it may quote what the host sent */
+    obs_text_clean(msg); /* it may quote what the host sent */
     if (j->ok)
         printf("%s: %s: %s\n", mgr_prog, j->h->name, msg);
     else

@@ -200,7 +200,7 @@ static int cmd_merge(int argc, char **argv)
             fprintf(stderr, "%s: bad host name '%s'\n", mgr_prog, name);
             failed++;
         } else if (mgr_check_db(file, err, sizeof err) != 0 || mgr_merge(db, file, name, &st, err, sizeof err) != 0) {
-            mgr_text_clean(err); /* it may quote what the file holds */
+            obs_text_clean(err); /* it may quote what the file holds */
             fprintf(stderr, "%s: %s: %s\n", mgr_prog, file, err);
             failed++;
         } else {

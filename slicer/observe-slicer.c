@@ -432,6 +432,7 @@ static int cmd_snapshot(int argc, char **argv)
     char err[4600];
     sqlite3 *src;
     if (obs_db_open(args[0], OBS_DB_READ_OLDER, &src, err, sizeof err) != 0) {
+        obs_text_clean(err);
         fprintf(stderr, "%s: %s\n", slc_prog, err);
         return 1;
     }
@@ -456,9 +457,10 @@ static int cmd_snapshot(int argc, char **argv)
         sqlite3_close(copy);
     else if (rc == 0)
         rc = -1;
-    if (rc != 0)
+    if (rc != 0) {
+        obs_text_clean(err); /* SQLite's message may quote the damaged file: keep it one line */
         fprintf(stderr, "%s: snapshot of %s failed: %s\n", slc_prog, args[0], err);
-    else if (to_stdout && copy_to_stdout(fd) != 0) {
+    } else if (to_stdout && copy_to_stdout(fd) != 0) {
         fprintf(stderr, "%s: writing to stdout: %s\n", slc_prog, strerror(errno));
         rc = -1;
     } else if (!to_stdout && (fsync(fd) != 0 || rename(tmp, args[1]) != 0)) {

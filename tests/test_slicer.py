@@ -543,5 +543,25 @@ def a_load_killed_midway_then_rerun_equals_a_clean_load(case):
     T.eq(table_dump(db), table_dump(clean), "killed and re-run equals one clean load")
 
 
+
+@test
+def a_damaged_databases_error_is_one_line(case):
+    """SQLite names a damaged schema entry in its message ("malformed
+    database schema (NAME)"), and NAME can hold a newline: snapshot (what the
+    manager runs on a client host, keeping the last line of its stderr)
+    says it on one line, so "malformed" is not lost to the line after it."""
+    logs = case.logdir()
+    traffic(case, logs, conns=1, requests=1)
+    db = os.path.join(case.dir, "o.db")
+    slicer("load", "-o", db, logs)
+    with sqlite3.connect(db) as c:
+        c.execute("PRAGMA writable_schema = ON")
+        c.execute("INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) "
+                  "VALUES ('table', 'x\nsecond line', 'x', 0, 'CREATE TABLE (')")
+    p = slicer("snapshot", db, os.path.join(case.dir, "copy.db"), check=False)
+    T.eq(p.returncode, 1, "snapshot fails")
+    T.eq(p.stderr.count("\n"), 1, "one line: %r" % p.stderr)
+    T.true("malformed database schema (x second line)" in p.stderr, "the whole message: %r" % p.stderr)
+
 if __name__ == "__main__":
     T.main()
