@@ -19,7 +19,7 @@
 
 #define OBS_MAGIC        0x4C53424Fu /* "OBSL" when read as little-endian */
 #define OBS_BYTE_ORDER   0x01020304u
-#define OBS_VERSION      1u
+#define OBS_VERSION      2u /* 2: conn.t_resp_end; conn T2-T5 of the first exchange */
 #define OBS_HEADER_SIZE  4096u
 #define OBS_UNIT         64u
 
@@ -75,6 +75,11 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
 #define OBS_RF_FAILED     0x04u /* connect failed (connect_errno says why) */
 #define OBS_RF_DUPED      0x08u /* the socket had more than one descriptor */
 #define OBS_RF_GUESSED    0x10u /* datagram answer matched without a source address */
+#define OBS_RF_GAVE_UP    0x20u /* conn: closed while its connect was in progress (also FAILED) */
+#define OBS_RF_EXIT       0x40u /* conn, udp: still open at exit(); t_close is the exit's time */
+#define OBS_RF_OVERLAP    0x80u /* xchg: the response began before the request's last send
+                                 * returned (another thread reads); t_req_last is cut to
+                                 * t_resp_first */
 
 /* ---- field lists ---------------------------------------------------------
  * X(kind, ctype, name, doc).  Kinds tell the reader and dump how to show a
@@ -86,12 +91,12 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(TIME,  uint64_t, t_resolve_start, "getaddrinfo() entered for the name that gave the peer address") \
     X(TIME,  uint64_t, t_resolve_end,   "that getaddrinfo() returned") \
     X(TIME,  uint64_t, t_connect,       "connect() entered (server side: accept() returned)") \
-    X(TIME,  uint64_t, t_established,   "connection known to be up (see DESIGN.md)") \
-    X(TIME,  uint64_t, t_req_first,     "entry of the first send that moved bytes") \
-    X(TIME,  uint64_t, t_req_last,      "return of the last send before the first response byte") \
-    X(TIME,  uint64_t, t_resp_ready,    "return of the event wait that first reported the fd readable after the request") \
-    X(TIME,  uint64_t, t_resp_first,    "return of the first recv that returned bytes") \
-    X(TIME,  uint64_t, t_resp_last,     "return of the last recv that returned bytes") \
+    X(TIME,  uint64_t, t_established,   "connection known to be up (docs/design.md, \"Connection setup\")") \
+    X(TIME,  uint64_t, t_req_first,     "first exchange: entry of its first send that moved bytes") \
+    X(TIME,  uint64_t, t_req_last,      "first exchange: return of its last send (at most t_resp_first)") \
+    X(TIME,  uint64_t, t_resp_ready,    "first exchange: return of the event wait that reported its response readable") \
+    X(TIME,  uint64_t, t_resp_first,    "first exchange: return of its first recv that returned bytes") \
+    X(TIME,  uint64_t, t_resp_last,     "first exchange: return of its last recv that returned bytes") \
     X(TIME,  uint64_t, t_shutdown,      "entry of the first shutdown()") \
     X(TIME,  uint64_t, t_close,         "entry of the close() of the last descriptor") \
     X(COUNT, uint64_t, bytes_sent,      "bytes the application sent") \
@@ -103,7 +108,12 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(INT,   int32_t,  fd,              "descriptor at connect/accept") \
     X(INT,   int32_t,  connect_errno,   "errno of a failed connect; -1 failed without a known errno; 0 otherwise") \
     X(COUNT, uint32_t, exchanges,       "request/response exchanges") \
-    X(ENUM,  uint32_t, side,            "0 client (connect), 1 server (accept)")
+    X(ENUM,  uint32_t, side,            "0 client (connect), 1 server (accept)") \
+    X(TIME,  uint64_t, t_resp_end,      "return of the last recv that returned bytes, of any exchange (version 2)")
+
+/* The connection fields of a version 1 log: the same list without
+ * t_resp_end, and its t_resp_last was the last recv of any exchange. */
+#define OBS_CONN_FIELDS_V1_SIZE offsetof(struct obs_conn_fields, t_resp_end)
 
 #define OBS_XCHG_FIELDS(X) \
     X(REF,   uint64_t, conn,            "offset of the connection record") \
@@ -148,6 +158,30 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(COUNT, uint32_t, interest,        "descriptors in the interest set") \
     X(INT,   int32_t,  ready,           "return value (ready descriptors, or -1)") \
     X(INT,   int32_t,  err,             "errno when the wait failed")
+
+/* ---- periods ---------------------------------------------------------------
+ * X(name, from, to, doc): a period is to − from, absent unless both times
+ * happened.  The connection's T2–T5 are those of its first exchange, so a
+ * keep-alive connection's T5 is no longer "first byte to the end of the last
+ * response"; busy runs over every exchange, T6 from the last response byte.
+ * Per-request figures come from the exchanges (OBS_XCHG_PERIODS). */
+#define OBS_CONN_PERIODS(X) \
+    X(t1_ms,       t_connect,       t_established, "T1 connection setup") \
+    X(t2_ms,       t_established,   t_req_first,   "T2 request preparation (first exchange)") \
+    X(t3_ms,       t_req_first,     t_req_last,    "T3 request transmission (first exchange)") \
+    X(t4_ms,       t_req_last,      t_resp_first,  "T4 response wait: server time + network (first exchange)") \
+    X(t5_ms,       t_resp_first,    t_resp_last,   "T5 response transfer (first exchange)") \
+    X(t6_ms,       t_resp_end,      t_close,       "T6 close delay, from the last response byte of any exchange") \
+    X(t7_ms,       t_connect,       t_close,       "T7 transaction time") \
+    X(busy_ms,     t_req_first,     t_resp_end,    "first request byte to last response byte, every exchange") \
+    X(dispatch_ms, t_resp_ready,    t_resp_first,  "the client's event-dispatch delay (first exchange)") \
+    X(resolve_ms,  t_resolve_start, t_resolve_end, "the name lookup that gave the peer address")
+
+#define OBS_XCHG_PERIODS(X) \
+    X(t3_ms,       t_req_first,  t_req_last,   "T3 request transmission") \
+    X(t4_ms,       t_req_last,   t_resp_first, "T4 response wait: server time + network") \
+    X(t5_ms,       t_resp_first, t_resp_last,  "T5 response transfer") \
+    X(dispatch_ms, t_resp_ready, t_resp_first, "response readable (event wait) to its first recv")
 
 /* Generate the field structs. */
 #define OBS_X_STRUCT(kind, ctype, name, doc) ctype name;

@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 _Static_assert(sizeof(struct obs_addr) == 20, "obs_addr is packed");
-_Static_assert(sizeof(struct obs_conn_fields) == 176, "conn fields have no padding");
+_Static_assert(sizeof(struct obs_conn_fields) == 184, "conn fields have no padding");
+_Static_assert(OBS_CONN_FIELDS_V1_SIZE == 176, "version 1 conn fields");
 _Static_assert(sizeof(struct obs_xchg_fields) == 72, "xchg fields have no padding");
 _Static_assert(sizeof(struct obs_udp_fields) == 120, "udp fields have no padding");
 _Static_assert(sizeof(struct obs_dgram_fields) == 64, "dgram fields have no padding");
@@ -32,6 +33,16 @@ static const size_t obs_fields_size[OBS_REC_TYPE_MAX] = {
     [OBS_REC_UDP] = sizeof(struct obs_udp_fields),     [OBS_REC_DGRAM] = sizeof(struct obs_dgram_fields),
     [OBS_REC_WAIT] = sizeof(struct obs_wait_fields),
 };
+
+/* A version 1 connection's t_resp_last was its last response byte of any
+ * exchange: that is t_resp_end now, and the first exchange's own last byte
+ * is known only when it was the only one (else it is in its xchg record). */
+static void obs_conn_from_v1(struct obs_conn_fields *c)
+{
+    c->t_resp_end = c->t_resp_last;
+    if (c->exchanges > 1)
+        c->t_resp_last = 0;
+}
 
 __attribute__((format(printf, 2, 3))) static int obs_fail(struct obs_log_reader *r, const char *fmt, ...)
 {
@@ -87,8 +98,8 @@ static int obs_reader_check(struct obs_log_reader *r, uint64_t size)
             return obs_fail(r, "header not written (the process died while creating its log)");
         return obs_fail(r, "not an observe log (bad magic number)");
     }
-    if (h->version != OBS_VERSION)
-        return obs_fail(r, "unknown log format version %u (this reader knows version %u)", h->version,
+    if (h->version < 1 || h->version > OBS_VERSION)
+        return obs_fail(r, "unknown log format version %u (this reader knows versions 1 to %u)", h->version,
                         OBS_VERSION);
     if (h->byte_order != OBS_BYTE_ORDER || h->header_size != OBS_HEADER_SIZE || h->unit != OBS_UNIT)
         return obs_fail(r, "damaged header (byte order, header size or unit)");
@@ -235,6 +246,8 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
             return obs_fail(r, "torn record at offset %" PRIu64 " (header never published)", at);
         }
         size_t fsz = obs_fields_size[type];
+        if (type == OBS_REC_CONN && r->hdr.version == 1)
+            fsz = OBS_CONN_FIELDS_V1_SIZE;
         if (h->state == OBS_STATE_FINAL && obs_checksum(h + 1, fsz) != h->crc) {
             r->damaged++;
             return obs_fail(r, "%s record at offset %" PRIu64 " fails its checksum (damaged)",
@@ -244,7 +257,10 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
         rec->offset = at;
         rec->state = h->state;
         rec->flags = h->flags;
+        memset(&rec->u, 0, sizeof rec->u);
         memcpy(&rec->u, h + 1, fsz);
+        if (type == OBS_REC_CONN && r->hdr.version == 1)
+            obs_conn_from_v1(&rec->u.conn);
         return 1;
     }
     return 0;
@@ -359,6 +375,8 @@ static void obs_print_ms(FILE *f, const char *name, uint64_t from, uint64_t to)
         fprintf(f, " %s=-", name);
 }
 
+#define OBS_X_PRINT_PERIOD(name, from, to, doc) obs_print_ms(f, #name, p->from, p->to);
+
 void obs_fprint_record(FILE *f, const struct obs_record *rec)
 {
     fprintf(f, "%s offset=%" PRIu64 " state=%s flags=0x%x", obs_rec_names[rec->type], rec->offset,
@@ -367,23 +385,13 @@ void obs_fprint_record(FILE *f, const struct obs_record *rec)
     case OBS_REC_CONN: {
         const struct obs_conn_fields *p = &rec->u.conn;
         OBS_CONN_FIELDS(OBS_X_PRINT)
-        obs_print_ms(f, "t1_ms", p->t_connect, p->t_established);
-        obs_print_ms(f, "t2_ms", p->t_established, p->t_req_first);
-        obs_print_ms(f, "t3_ms", p->t_req_first, p->t_req_last);
-        obs_print_ms(f, "t4_ms", p->t_req_last, p->t_resp_first);
-        obs_print_ms(f, "t5_ms", p->t_resp_first, p->t_resp_last);
-        obs_print_ms(f, "t6_ms", p->t_resp_last, p->t_close);
-        obs_print_ms(f, "t7_ms", p->t_connect, p->t_close);
-        obs_print_ms(f, "dispatch_ms", p->t_resp_ready, p->t_resp_first);
-        obs_print_ms(f, "resolve_ms", p->t_resolve_start, p->t_resolve_end);
+        OBS_CONN_PERIODS(OBS_X_PRINT_PERIOD)
         break;
     }
     case OBS_REC_XCHG: {
         const struct obs_xchg_fields *p = &rec->u.xchg;
         OBS_XCHG_FIELDS(OBS_X_PRINT)
-        obs_print_ms(f, "t3_ms", p->t_req_first, p->t_req_last);
-        obs_print_ms(f, "t4_ms", p->t_req_last, p->t_resp_first);
-        obs_print_ms(f, "t5_ms", p->t_resp_first, p->t_resp_last);
+        OBS_XCHG_PERIODS(OBS_X_PRINT_PERIOD)
         break;
     }
     case OBS_REC_UDP: {

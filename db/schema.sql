@@ -8,7 +8,7 @@
 -- time (t_ref, ns) and its other times as ns after t_ref (d_*), NULL when the
 -- event did not happen.  Applied by observe-slicer and observe-manager when a
 -- database has no schema yet; PRAGMA user_version says which schema a
--- database has: 2.  Older ones are migrated by db/migrate-N.sql (N-1 to N),
+-- database has: 3.  Older ones are migrated by db/migrate-N.sql (N-1 to N),
 -- after which the views are made anew from db/views.sql.  A column added by
 -- a migration goes at the end of its table here too, so that a migrated
 -- database and a new one have the same tables.
@@ -92,7 +92,8 @@ CREATE TABLE conns (
     exchanges      INTEGER NOT NULL,
     connect_errno  INTEGER NOT NULL,
     local_addr     TEXT, local_port INTEGER,
-    peer_addr      TEXT, peer_port INTEGER
+    peer_addr      TEXT, peer_port INTEGER,
+    d_resp_end     INTEGER            -- last response byte of any exchange (version 3)
 );
 
 CREATE TABLE xchgs (
@@ -103,7 +104,8 @@ CREATE TABLE xchgs (
     t_ref          INTEGER,           -- t_req_first, or the first time recorded
     d_req_first INTEGER, d_req_last INTEGER, d_resp_ready INTEGER,
     d_resp_first INTEGER, d_resp_last INTEGER,
-    bytes_sent     INTEGER NOT NULL, bytes_received INTEGER NOT NULL
+    bytes_sent     INTEGER NOT NULL, bytes_received INTEGER NOT NULL,
+    flags          INTEGER NOT NULL DEFAULT 0  -- OBS_RF_* (version 3)
 );
 
 CREATE TABLE udp_socks (

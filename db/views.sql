@@ -33,16 +33,22 @@ SELECT c.id AS conn_id, r.run_id AS run, r.client_host, r.pid, r.exe,
        (c.d_req_last - c.d_req_first) / 1e6 AS t3_ms,
        (c.d_resp_first - c.d_req_last) / 1e6 AS t4_ms,
        (c.d_resp_last - c.d_resp_first) / 1e6 AS t5_ms,
-       (c.d_close - c.d_resp_last) / 1e6 AS t6_ms,
+       (c.d_close - c.d_resp_end) / 1e6 AS t6_ms,
        (c.d_close - c.d_connect) / 1e6 AS t7_ms,
+       (c.d_resp_end - c.d_req_first) / 1e6 AS busy_ms,
        (c.d_resolve_end - c.d_resolve_start) / 1e6 AS resolve_ms,
        (c.d_resp_first - c.d_resp_ready) / 1e6 AS dispatch_ms,
        c.bytes_sent, c.bytes_received, c.exchanges, c.connect_errno,
        c.final AS complete, c.flags,
+       CASE WHEN c.final = 0 THEN NULL WHEN c.flags & 64 THEN 'exit' WHEN c.d_close IS NULL THEN 'unseen'
+            ELSE 'close' END AS closed_by,
+       CASE WHEN c.flags & 32 THEN 'gave up' WHEN c.flags & 4 THEN 'failed'
+            WHEN c.d_established IS NOT NULL THEN 'established' END AS outcome,
        c.t_ref + c.d_connect AS t_connect, c.t_ref + c.d_established AS t_established,
        c.t_ref + c.d_req_first AS t_req_first, c.t_ref + c.d_req_last AS t_req_last,
        c.t_ref + c.d_resp_ready AS t_resp_ready, c.t_ref + c.d_resp_first AS t_resp_first,
-       c.t_ref + c.d_resp_last AS t_resp_last, c.t_ref + c.d_close AS t_close
+       c.t_ref + c.d_resp_last AS t_resp_last, c.t_ref + c.d_resp_end AS t_resp_end,
+       c.t_ref + c.d_close AS t_close
 FROM conns c
 JOIN runs r ON r.id = c.run
 LEFT JOIN servers s ON s.addr = c.peer_addr AND s.port = c.peer_port
@@ -60,7 +66,7 @@ SELECT x.id AS xchg_id, x.conn AS conn_id, p.run, p.client_host, p.pid, p.exe, p
        (x.d_resp_first - x.d_req_last) / 1e6 AS t4_ms,
        (x.d_resp_last - x.d_resp_first) / 1e6 AS t5_ms,
        (x.d_resp_first - x.d_resp_ready) / 1e6 AS dispatch_ms,
-       x.bytes_sent, x.bytes_received, x.final AS complete
+       x.bytes_sent, x.bytes_received, x.final AS complete, (x.flags & 128) != 0 AS overlap
 FROM xchgs x
 JOIN conns c ON c.id = x.conn
 JOIN phases p ON p.conn_id = x.conn;

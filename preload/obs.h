@@ -129,8 +129,15 @@ static inline uint64_t obs_now(void)
     return obs_clock_slow();
 }
 
-/* ---- records in the log (writer's view: fields plus runtime state) ---- */
-enum obs_phase { OBS_PH_IDLE, OBS_PH_CONNECTING, OBS_PH_REQ, OBS_PH_RESP, OBS_PH_FAILED };
+/* ---- records in the log (writer's view: fields plus runtime state) ----
+ * A connection's phase; obs_track.c's table says which call moves it where. */
+enum obs_phase {
+    OBS_PH_IDLE,       /* up, no bytes yet, or a greeting's turn is over */
+    OBS_PH_CONNECTING, /* a non-blocking connect in progress: outcome unknown */
+    OBS_PH_REQ,        /* a request is being sent (its first call has entered) */
+    OBS_PH_RESP,       /* its response is being received */
+    OBS_PH_FAILED,     /* the connect failed */
+};
 
 struct obs_xchg_slot {
     struct obs_rec_hdr h;
@@ -144,6 +151,9 @@ struct obs_conn_slot {
     uint32_t refs;   /* descriptors that refer to this connection */
     uint32_t phase;  /* enum obs_phase */
     struct obs_xchg_slot *xchg; /* the current exchange, or NULL */
+    uint64_t req_t0;     /* entry of the request call that began the current exchange */
+    uint32_t pending;    /* 1: that call has entered, its exchange has no record yet */
+    uint32_t prev_phase; /* the phase before it, restored if it moves nothing */
 };
 
 struct obs_dgram_slot {
@@ -165,20 +175,28 @@ struct obs_wait_slot {
     struct obs_wait_fields f;
 };
 
-/* The entry time of a call moving bytes, read only when it is needed: by the
- * first request call of an exchange (t_req_first is an entry time), and by
- * every datagram sent.  The request direction is out for a client, in for
- * an accepted connection. */
+/* What a call that moves bytes notes at its entry, for its return:
+ * 0 nothing, OBS_TOK_INREQ it entered while a request was being sent, or
+ * else its entry time (a datagram's send; a request call that began an
+ * exchange, or the first send on a connection still connecting).  The
+ * request direction is out for a client, in for an accepted connection.
+ * An exchange begins at the *entry* of its first request call, so a
+ * response that another thread receives while that call is still in the
+ * kernel belongs to it (obs_track.c). */
+#define OBS_TOK_INREQ 1u
+OBS_HIDDEN uint64_t obs_on_request_entry(struct obs_conn_slot *c);
+
 static inline uint64_t obs_entry_time(const struct obs_fd *e, int out)
 {
     int kind = OBS_LD(e->kind);
     if (kind == OBS_FD_UDP) /* a datagram's response time runs from its send's entry */
         return out ? obs_now() : 0;
-    const struct obs_conn_slot *c = OBS_LD(e->rec);
-    if (kind != OBS_FD_TCP || !c)
+    struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (kind != OBS_FD_TCP || !c || !(out ^ (int)c->f.side))
         return 0;
-    int request = out ^ (int)c->f.side;
-    return request && c->phase != OBS_PH_REQ ? obs_now() : 0;
+    if (OBS_LIKELY(__atomic_load_n(&c->phase, __ATOMIC_RELAXED) == OBS_PH_REQ))
+        return OBS_TOK_INREQ;
+    return obs_on_request_entry(c);
 }
 
 _Static_assert(sizeof(struct obs_conn_slot) <= 4 * OBS_UNIT, "conn slot");
@@ -208,9 +226,10 @@ OBS_HIDDEN void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *
 OBS_HIDDEN void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t t1);
 OBS_HIDDEN void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1,
                            const struct sockaddr *to, socklen_t tolen);
+OBS_HIDDEN void obs_on_nothing_moved(struct obs_fd *e, int out, uint64_t tok, int err);
 OBS_HIDDEN void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1,
                           const struct sockaddr *from, socklen_t fromlen);
-OBS_HIDDEN void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1);
+OBS_HIDDEN void obs_on_ready(struct obs_fd *e, int fd, int readable, int writable, int error, uint64_t t1);
 OBS_HIDDEN void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1);
 OBS_HIDDEN void obs_on_shutdown(struct obs_fd *e, uint64_t t0);
 OBS_HIDDEN void obs_detach(int fd, uint64_t t_close);
@@ -220,6 +239,7 @@ OBS_HIDDEN void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, in
                             uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_on_resolved(const struct addrinfo *res, uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_fork_child(void);
+OBS_HIDDEN void obs_close_all_at_exit(uint64_t t_exit);
 OBS_HIDDEN void obs_later_forget(void);
 OBS_HIDDEN void obs_on_longjmp(void);
 

@@ -187,6 +187,16 @@ __attribute__((constructor)) static void obs_init(void)
     pthread_atfork(obs_fork_prepare, obs_fork_parent, obs_fork_child_handler);
 }
 
+/* exit() or a return from main: connections still open are closed out in
+ * the log (obs_close_all_at_exit).  Shared libraries' destructors run
+ * after the program's atexit handlers, and ours, preloaded first, after
+ * the other libraries', so what they send on the way out is seen first. */
+__attribute__((destructor)) static void obs_fini(void)
+{
+    if (obs_log_header())
+        obs_close_all_at_exit(obs_now());
+}
+
 /* ---- creating the log ---------------------------------------------------- */
 
 /* Opens the log directory if it can be trusted; returns its fd or -1 with

@@ -33,7 +33,7 @@
  * queue; a full queue drops the call (counted in `dropped`). */
 enum obs_later_what {
     LATER_TCP_OUT, LATER_TCP_IN, LATER_UDP_OUT, LATER_UDP_IN, LATER_READY,
-    LATER_SOCKOPT, LATER_SHUTDOWN, LATER_CONNECT_AGAIN, LATER_RELEASE,
+    LATER_SOCKOPT, LATER_SHUTDOWN, LATER_CONNECT_AGAIN, LATER_RELEASE, LATER_NOTHING,
 };
 
 struct obs_later_call {
@@ -236,7 +236,49 @@ void obs_on_socket(int fd, int domain, int type)
     obs_fd_set(fd, base == SOCK_STREAM ? OBS_FD_TCP : OBS_FD_UDP, NULL);
 }
 
-/* ---- TCP connections ---------------------------------------------------- */
+/* ---- TCP connections: the phase table ------------------------------------
+ * Every write of a connection's phase timestamps happens in the functions
+ * of this section, as this table says.  "Request" calls are sends for a
+ * client and receives for an accepted (server-side) connection; "response"
+ * calls the other way.  Entry and return are the interposed call's.
+ *
+ *  phase       call                                        sets                                   then
+ *  ----------  ------------------------------------------  -------------------------------------  ----------
+ *  (new)       connect() returns 0; accept() returns       t_connect, t_established               IDLE
+ *  (new)       connect() EINPROGRESS (or EINTR)            t_connect, NONBLOCK                    CONNECTING
+ *  (new)       connect() fails with e                      t_connect, connect_errno e, FAILED     FAILED
+ *  CONNECTING  an event wait reports it writable or in     the kernel is asked (getpeername,
+ *              error                                       which leaves SO_ERROR alone):
+ *                                                            connected: t_established = return   IDLE
+ *                                                            not: connect_errno -1, FAILED       FAILED
+ *  CONNECTING  SO_ERROR read 0; connect() again 0/EISCONN  t_established                          IDLE
+ *  CONNECTING  SO_ERROR e; connect() again e; a send or    connect_errno e, FAILED                FAILED
+ *              recv fails with a connect error e
+ *  CONNECTING  a send moves bytes / a recv returns bytes   t_established = send's entry / recv's  IDLE, then
+ *                                                          return                                 as below
+ *  CONNECTING  the last descriptor is closed and the       connect_errno -1, FAILED, GAVE_UP      (closed)
+ *              kernel says it never connected
+ *  FAILED, -1  SO_ERROR e; connect() again e; send/recv e  connect_errno e (the reason is known)  FAILED
+ *  IDLE, RESP  a request call enters                       req_t0, pending (no record yet)        REQ
+ *  REQ         that call moves nothing                     pending undone                         as before
+ *  REQ         a request call returns n > 0                the exchange opens if pending          REQ
+ *                                                          (t_req_first = req_t0); t_req_last
+ *  REQ         a response call returns n > 0               the exchange opens if pending;         RESP
+ *                                                          t_resp_first, t_resp_last
+ *  RESP        a response call returns n > 0               t_resp_last                            RESP
+ *  RESP        a request call that entered during REQ      t_req_last = t_resp_first, OVERLAP     RESP
+ *              returns n > 0 (another thread received)
+ *  IDLE        a response call returns n > 0 (a greeting)  an exchange without request times      RESP
+ *  any         the event wait reports readable during REQ  the exchange's t_resp_ready            same
+ *  any         the last descriptor is closed               t_close; exchange and connection final (closed)
+ *  any         the process calls exit() with it open       t_close = the exit, EXIT               (closed)
+ *
+ * The connection's own t_req_first … t_resp_last are its first exchange's;
+ * t_resp_end is the last response byte of any exchange.  Times never run
+ * backwards within an exchange: an exchange starts no earlier than the
+ * previous one's last response byte, its response no earlier than its
+ * request, so no period is negative even when two threads' calls
+ * interleave. */
 
 #define CONN_FIELDS_SIZE sizeof(struct obs_conn_fields)
 
@@ -262,11 +304,50 @@ static void obs_conn_set_established(struct obs_conn_slot *c, uint64_t t)
     }
 }
 
+/* The connect failed with err (-1: its reason is not known yet). */
 static void obs_conn_fail(struct obs_conn_slot *c, int err)
 {
     c->f.connect_errno = err;
     c->h.flags |= OBS_RF_FAILED;
     c->phase = OBS_PH_FAILED;
+}
+
+/* A connect's outcome named by the application's own question (SO_ERROR,
+ * connect() again) or by a send or recv that failed: e, or 0 for success. */
+static void obs_conn_outcome(struct obs_conn_slot *c, int e, uint64_t t)
+{
+    if (c->phase == OBS_PH_CONNECTING) {
+        if (e == 0 || e == EISCONN)
+            obs_conn_set_established(c, t);
+        else if (e != EALREADY && e != EINPROGRESS && e != EINTR && e != EAGAIN)
+            obs_conn_fail(c, e);
+    } else if (c->phase == OBS_PH_FAILED && c->f.connect_errno == -1 && e > 0 && e != EALREADY &&
+               e != EINPROGRESS && e != EINTR && e != EAGAIN && e != EISCONN) {
+        c->f.connect_errno = e;
+    }
+}
+
+/* The connect finished (an event wait said so): ask the kernel whether it
+ * is connected.  getpeername() answers without consuming the error the
+ * application is about to read with getsockopt(SO_ERROR). */
+static int obs_kernel_connected(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int saved = errno;
+    int ok = getpeername(fd, (struct sockaddr *)&ss, &len) == 0;
+    int why = errno;
+    errno = saved;
+    return ok ? 1 : why == ENOTCONN ? 0 : -1;
+}
+
+static void obs_conn_finished_connecting(struct obs_conn_slot *c, int fd, uint64_t t)
+{
+    int connected = obs_kernel_connected(fd);
+    if (connected == 1)
+        obs_conn_set_established(c, t);
+    else if (connected == 0)
+        obs_conn_fail(c, -1);
 }
 
 static void obs_xchg_close(struct obs_xchg_slot *x)
@@ -275,78 +356,111 @@ static void obs_xchg_close(struct obs_xchg_slot *x)
         obs_rec_finalize(x, sizeof x->f);
 }
 
-/* Bytes moved in the request direction: entry time t0 (read only when this
- * starts an exchange, see obs_need_entry_time), return time t1. */
-static void obs_conn_request(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+/* A new exchange record whose request began at t_req (0: a response without
+ * a request), replacing the current one. */
+static struct obs_xchg_slot *obs_xchg_open(struct obs_conn_slot *c, uint64_t t_req)
+{
+    struct obs_xchg_slot *prev = c->xchg;
+    if (prev && t_req && t_req < prev->f.t_resp_last)
+        t_req = prev->f.t_resp_last; /* another thread's clock, a hair behind */
+    obs_xchg_close(prev);
+    uint32_t seq = ++c->f.exchanges;
+    struct obs_xchg_slot *x = obs_rec_alloc(OBS_REC_XCHG);
+    if (x) {
+        x->f.conn = (uint64_t)((char *)c - (char *)obs_log_header());
+        x->f.seq = seq;
+        x->f.t_req_first = t_req;
+        obs_rec_publish(x, 0);
+    }
+    c->xchg = x;
+    c->pending = 0;
+    if (seq == 1)
+        c->f.t_req_first = t_req;
+    return x;
+}
+
+/* A request call enters on a connection not sending a request: the
+ * exchange begins here, though its record is made only once bytes move
+ * (a call that moves nothing undoes it).  Returns the entry time. */
+uint64_t obs_on_request_entry(struct obs_conn_slot *c)
+{
+    uint64_t t0 = obs_now();
+    uint32_t ph = __atomic_load_n(&c->phase, __ATOMIC_RELAXED);
+    if (ph != OBS_PH_IDLE && ph != OBS_PH_RESP)
+        return t0; /* connecting (its first send), or failed */
+    if (!obs_begin())
+        return t0; /* a handler interrupted our bookkeeping: its return opens the exchange */
+    if (c->phase == OBS_PH_IDLE || c->phase == OBS_PH_RESP) {
+        c->req_t0 = t0;
+        c->prev_phase = c->phase;
+        c->pending = 1;
+        __atomic_store_n(&c->phase, OBS_PH_REQ, __ATOMIC_RELAXED);
+    }
+    obs_end();
+    return t0;
+}
+
+/* Bytes moved in the request direction: tok from the call's entry (see
+ * obs_entry_time), return time t1. */
+static void obs_conn_request(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
     struct obs_xchg_slot *x = c->xchg;
-    if (c->phase != OBS_PH_REQ) {
-        /* no entry time: the phase changed while the call was in the kernel
-         * (a handler, or another thread, moved bytes the other way) */
-        if (OBS_UNLIKELY(t0 == 0))
-            t0 = t1;
-        obs_xchg_close(x);
-        uint32_t seq = ++c->f.exchanges;
-        x = obs_rec_alloc(OBS_REC_XCHG);
-        if (x) {
-            x->f.conn = (uint64_t)((char *)c - (char *)obs_log_header());
-            x->f.seq = seq;
-            x->f.t_req_first = t0;
-            obs_rec_publish(x, 0);
-        }
-        c->xchg = x;
+    int mine = tok == OBS_TOK_INREQ || (tok && tok == c->req_t0);
+    if (c->pending)
+        x = obs_xchg_open(c, c->req_t0);
+    else if (!(c->phase == OBS_PH_REQ || (c->phase == OBS_PH_RESP && mine && x)))
+        x = obs_xchg_open(c, tok > OBS_TOK_INREQ ? tok : t1); /* its entry was not seen */
+    uint64_t last = t1;
+    if (c->phase == OBS_PH_RESP && x) {
+        /* the response began while this call was in the kernel */
+        if (x->f.t_resp_first && last > x->f.t_resp_first)
+            last = x->f.t_resp_first;
+        x->h.flags |= OBS_RF_OVERLAP;
+    } else {
         c->phase = OBS_PH_REQ;
-        if (seq == 1)
-            c->f.t_req_first = t0;
     }
     if (x) {
-        x->f.t_req_last = t1;
+        x->f.t_req_last = last;
         x->f.bytes_sent += n;
+        if (x->f.seq == 1)
+            c->f.t_req_last = last;
     }
-    if (c->f.exchanges == 1)
-        c->f.t_req_last = t1;
 }
 
 /* Bytes moved in the response direction, returned at t1. */
 static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
 {
     struct obs_xchg_slot *x = c->xchg;
+    if (c->pending) /* its request call is still in the kernel (another thread's) */
+        x = obs_xchg_open(c, c->req_t0);
+    else if (c->phase != OBS_PH_REQ && c->phase != OBS_PH_RESP)
+        x = obs_xchg_open(c, 0); /* a server's greeting: no request before it */
     if (c->phase != OBS_PH_RESP) {
-        if (c->phase != OBS_PH_REQ) {
-            /* a response with no request before it (a server's greeting):
-             * an exchange of its own, without request times */
-            obs_xchg_close(x);
-            uint32_t seq = ++c->f.exchanges;
-            x = obs_rec_alloc(OBS_REC_XCHG);
-            if (x) {
-                x->f.conn = (uint64_t)((char *)c - (char *)obs_log_header());
-                x->f.seq = seq;
-                obs_rec_publish(x, 0);
-            }
-            c->xchg = x;
-        }
         c->phase = OBS_PH_RESP;
-        if (x)
+        if (x) {
             x->f.t_resp_first = t1;
-        if (c->f.t_resp_first == 0)
-            c->f.t_resp_first = t1;
+            if (x->f.t_req_last > t1) { /* a request call on another thread returned later */
+                x->f.t_req_last = t1;
+                x->h.flags |= OBS_RF_OVERLAP;
+            }
+        }
     }
     if (x) {
         x->f.t_resp_last = t1;
         x->f.bytes_received += n;
+        if (x->f.seq == 1) {
+            c->f.t_resp_first = x->f.t_resp_first;
+            c->f.t_resp_last = t1;
+            c->f.t_req_last = x->f.t_req_last;
+        }
     }
-    c->f.t_resp_last = t1;
+    c->f.t_resp_end = t1;
 }
 
 /* connect() again on a connection in progress: it reports the outcome */
 static void obs_conn_connect_again(struct obs_conn_slot *c, int ret, int err, uint64_t t1)
 {
-    if (c->phase == OBS_PH_CONNECTING) {
-        if (ret == 0 || err == EISCONN)
-            obs_conn_set_established(c, t1);
-        else if (err != EALREADY && err != EINPROGRESS && err != EINTR)
-            obs_conn_fail(c, err);
-    }
+    obs_conn_outcome(c, ret == 0 ? 0 : err, t1);
 }
 
 void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len, int ret,
@@ -376,22 +490,17 @@ void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen
     if (!c)
         return;
     uint32_t flags = 0;
-    if (ret == 0) {
-        c->f.t_established = t1;
-        c->phase = OBS_PH_IDLE;
-    } else if (err == EINPROGRESS || err == EINTR) {
-        /* EINTR: a blocking connect goes on in the kernel, as EINPROGRESS */
+    c->phase = OBS_PH_CONNECTING;
+    if (ret == 0)
+        obs_conn_set_established(c, t1);
+    else if (err == EINPROGRESS || err == EINTR) /* EINTR: a blocking connect goes on in the kernel */
         flags |= err == EINPROGRESS ? OBS_RF_NONBLOCK : 0;
-        c->phase = OBS_PH_CONNECTING;
-    } else {
-        c->f.connect_errno = err;
-        flags |= OBS_RF_FAILED;
-        c->phase = OBS_PH_FAILED;
-    }
+    else
+        obs_conn_fail(c, err);
     if (c->phase != OBS_PH_FAILED)
         obs_local_addr(fd, &c->f.local);
     obs_attach_resolution(&c->f, t0);
-    obs_rec_publish(c, flags);
+    obs_rec_publish(c, flags | c->h.flags);
     __atomic_store_n(&e->rec, c, __ATOMIC_RELEASE);
 }
 
@@ -418,7 +527,8 @@ void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t 
     struct obs_conn_slot *c = obs_conn_new(fd, 1, sa, salen, t1);
     if (!c)
         return;
-    c->f.t_established = t1;
+    c->phase = OBS_PH_CONNECTING;
+    obs_conn_set_established(c, t1);
     obs_local_addr(fd, &c->f.local);
     obs_rec_publish(c, 0);
     obs_fd_set(fd, OBS_FD_TCP, c);
@@ -535,19 +645,19 @@ static void obs_udp_close(struct obs_udp_slot *u, uint64_t t_close)
 
 /* ---- data --------------------------------------------------------------- */
 
-static void obs_conn_out(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+static void obs_conn_out(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
     if (c->phase == OBS_PH_CONNECTING)
-        obs_conn_set_established(c, t0 ? t0 : t1);
+        obs_conn_set_established(c, tok > OBS_TOK_INREQ ? tok : t1);
     OBS_ADD(c->f.bytes_sent, n);
     OBS_ADD(c->f.send_calls, 1);
     if (c->f.side == 0)
-        obs_conn_request(c, n, t0, t1);
+        obs_conn_request(c, n, tok, t1);
     else
         obs_conn_response(c, n, t1);
 }
 
-static void obs_conn_in(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+static void obs_conn_in(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
     if (c->phase == OBS_PH_CONNECTING)
         obs_conn_set_established(c, t1);
@@ -556,22 +666,48 @@ static void obs_conn_in(struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t
     if (c->f.side == 0)
         obs_conn_response(c, n, t1);
     else
-        obs_conn_request(c, n, t0, t1);
+        obs_conn_request(c, n, tok, t1);
 }
 
 /* Bytes moved on a TCP connection: out (sent) or in (received). */
-static void obs_conn_moved(int out, struct obs_conn_slot *c, size_t n, uint64_t t0, uint64_t t1)
+static void obs_conn_moved(int out, struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
     if (OBS_UNLIKELY(!obs_begin())) {
         obs_later(&(struct obs_later_call){ .what = out ? LATER_TCP_OUT : LATER_TCP_IN, .rec = c, .n = n,
-                                            .t0 = t0, .t1 = t1 });
+                                            .t0 = tok, .t1 = t1 });
         return;
     }
     if (out)
-        obs_conn_out(c, n, t0, t1);
+        obs_conn_out(c, n, tok, t1);
     else
-        obs_conn_in(c, n, t0, t1);
+        obs_conn_in(c, n, tok, t1);
     obs_end();
+}
+
+/* A send or recv that moved nothing: a request call that began an exchange
+ * undoes it, and a failure may be a connect's outcome (a program that just
+ * sends and gets ECONNREFUSED).  err is the call's errno (0 for EOF). */
+static void obs_conn_nothing_moved(struct obs_conn_slot *c, int out, uint64_t tok, int err, uint64_t t1)
+{
+    if (c->pending && tok > OBS_TOK_INREQ && tok == c->req_t0 && (out ^ (int)c->f.side)) {
+        c->pending = 0;
+        c->phase = c->prev_phase;
+    }
+    if (err && err != EAGAIN && err != EINTR)
+        obs_conn_outcome(c, err, t1);
+}
+
+void obs_on_nothing_moved(struct obs_fd *e, int out, uint64_t tok, int err)
+{
+    struct obs_conn_slot *c = OBS_LD(e->rec);
+    if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
+        return;
+    if (tok <= OBS_TOK_INREQ && c->phase != OBS_PH_CONNECTING && c->phase != OBS_PH_FAILED)
+        return; /* the common case: a non-blocking read found nothing */
+    int saved = errno;
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_NOTHING, .rec = c, .a = out, .b = err, .t0 = tok,
+                                                 .t1 = obs_now() });
+    errno = saved;
 }
 
 void obs_on_out(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, const struct sockaddr *to,
@@ -617,18 +753,18 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
 }
 
 /* An event wait reported this connection ready at t1. */
-static void obs_conn_ready(struct obs_conn_slot *c, int readable, int writable, int error, uint64_t t1)
+static void obs_conn_ready(struct obs_conn_slot *c, int fd, int readable, int writable, int error, uint64_t t1)
 {
     if (c->phase == OBS_PH_CONNECTING) {
-        /* writable without error: the non-blocking connect is done.  An error
-         * is left for the application's SO_ERROR check to name. */
-        if (writable && !error)
-            obs_conn_set_established(c, t1);
+        /* writable (or in error) means the connect finished, not that it
+         * succeeded: a refused connect is writable too */
+        if (writable || error)
+            obs_conn_finished_connecting(c, fd, t1);
         return;
     }
     if (readable && c->f.side == 0 && c->phase == OBS_PH_REQ) {
         struct obs_xchg_slot *x = c->xchg;
-        if (x && x->f.t_resp_ready == 0) {
+        if (x && !c->pending && x->f.t_resp_ready == 0) {
             x->f.t_resp_ready = t1;
             if (x->f.seq == 1)
                 c->f.t_resp_ready = t1;
@@ -636,26 +772,22 @@ static void obs_conn_ready(struct obs_conn_slot *c, int readable, int writable, 
     }
 }
 
-void obs_on_ready(struct obs_fd *e, int readable, int writable, int error, uint64_t t1)
+void obs_on_ready(struct obs_fd *e, int fd, int readable, int writable, int error, uint64_t t1)
 {
     if (OBS_LD(e->kind) != OBS_FD_TCP)
         return;
     struct obs_conn_slot *c = OBS_LD(e->rec);
     if (!c)
         return;
-    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_READY, .rec = c, .a = readable != 0,
-                                                 .b = writable != 0, .c = error != 0, .t1 = t1 });
+    obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_READY, .rec = c, .a = fd,
+                                                 .b = (readable != 0) | (writable != 0) << 1 | (error != 0) << 2,
+                                                 .t1 = t1 });
 }
 
 /* SO_ERROR read by the application: the outcome of a connect in progress. */
 static void obs_conn_sockopt_error(struct obs_conn_slot *c, int value, uint64_t t1)
 {
-    if (c->phase != OBS_PH_CONNECTING)
-        return;
-    if (value == 0)
-        obs_conn_set_established(c, t1);
-    else if (value != EINPROGRESS && value != EALREADY)
-        obs_conn_fail(c, value);
+    obs_conn_outcome(c, value, t1);
 }
 
 void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
@@ -682,36 +814,50 @@ void obs_on_shutdown(struct obs_fd *e, uint64_t t0)
 
 /* ---- descriptors -------------------------------------------------------- */
 
-/* One descriptor fewer refers to rec: the last one ends the record. */
-static void obs_release_now(enum obs_fd_kind kind, void *rec, uint64_t t_close)
+/* How a record's last descriptor went. */
+enum obs_gone { GONE_CLOSED, GONE_UNSEEN, GONE_EXIT };
+
+/* One descriptor fewer refers to rec: the last one ends the record.  fd is
+ * still open (the close has not happened yet) unless the descriptor went
+ * unseen. */
+static void obs_release_now(enum obs_fd_kind kind, void *rec, int fd, enum obs_gone how, uint64_t t_close)
 {
     if (kind == OBS_FD_TCP) {
         struct obs_conn_slot *c = rec;
         if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
             return;
+        if (c->phase == OBS_PH_CONNECTING && how != GONE_UNSEEN && obs_kernel_connected(fd) == 0) {
+            obs_conn_fail(c, -1); /* the program gave up waiting */
+            c->h.flags |= OBS_RF_GAVE_UP;
+        }
+        if (how == GONE_EXIT)
+            c->h.flags |= OBS_RF_EXIT;
         c->f.t_close = t_close;
         obs_xchg_close(c->xchg);
         c->xchg = NULL;
         obs_rec_finalize(c, CONN_FIELDS_SIZE);
     } else if (kind == OBS_FD_UDP) {
         struct obs_udp_slot *u = rec;
-        if (__atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) == 0)
-            obs_udp_close(u, t_close);
+        if (__atomic_sub_fetch(&u->refs, 1, __ATOMIC_ACQ_REL) != 0)
+            return;
+        if (how == GONE_EXIT)
+            u->h.flags |= OBS_RF_EXIT;
+        obs_udp_close(u, t_close);
     }
 }
 
-static void obs_release(enum obs_fd_kind kind, void *rec, uint64_t t_close)
+static void obs_release(enum obs_fd_kind kind, void *rec, int fd, enum obs_gone how, uint64_t t_close)
 {
     if (!rec)
         return;
     obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_RELEASE, .kind = (uint8_t)kind, .rec = rec,
-                                                 .t1 = t_close });
+                                                 .a = fd, .b = how, .t1 = t_close });
 }
 
 /* The descriptor is gone (closed by the application, or replaced).  The
  * entry is cleared before the real close so that a new socket that gets the
  * same number in another thread is never confused with this one. */
-void obs_detach(int fd, uint64_t t_close)
+static void obs_detach_how(int fd, enum obs_gone how, uint64_t t_close)
 {
     if ((unsigned)fd >= OBS_FD_CAP || obs_fds == NULL)
         return;
@@ -725,7 +871,12 @@ void obs_detach(int fd, uint64_t t_close)
         if (__atomic_load_n(&ep->kind, __ATOMIC_ACQUIRE) == OBS_FD_EPOLL && OBS_LD(ep->ep_count) > 0)
             __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
     }
-    obs_release(kind, rec, t_close);
+    obs_release(kind, rec, fd, how, t_close);
+}
+
+void obs_detach(int fd, uint64_t t_close)
+{
+    obs_detach_how(fd, GONE_CLOSED, t_close);
 }
 
 /* A descriptor number came back from a call that creates descriptors while
@@ -735,7 +886,21 @@ void obs_detach(int fd, uint64_t t_close)
 void obs_on_fresh_fd(int fd)
 {
     if ((unsigned)fd < OBS_FD_CAP && obs_fds && __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE))
-        obs_detach(fd, 0);
+        obs_detach_how(fd, GONE_UNSEEN, 0);
+}
+
+/* exit() (or a return from main): the kernel will close what is still open,
+ * unseen by us, so each tracked socket is closed out now, at the exit's
+ * time and marked so.  _exit(), a fatal signal and SIGKILL skip this: their
+ * records stay open, as the process left them. */
+void obs_close_all_at_exit(uint64_t t_exit)
+{
+    int hi = __atomic_load_n(&obs_fd_hiwater, __ATOMIC_RELAXED);
+    for (int fd = 0; fd <= hi && (unsigned)fd < OBS_FD_CAP; fd++) {
+        uint32_t kind = __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE);
+        if (kind == OBS_FD_TCP || kind == OBS_FD_UDP)
+            obs_detach_how(fd, GONE_EXIT, t_exit);
+    }
 }
 
 void obs_on_dup(int oldfd, int newfd, uint64_t t0)
@@ -821,11 +986,12 @@ static void obs_apply(const struct obs_later_call *q)
     case LATER_TCP_IN: obs_conn_in(q->rec, q->n, q->t0, q->t1); break;
     case LATER_UDP_OUT: obs_udp_sent(q->rec, &q->addr, q->n, q->t1); break;
     case LATER_UDP_IN: obs_udp_received(q->rec, q->has_addr ? &q->addr : NULL, q->n, q->t1); break;
-    case LATER_READY: obs_conn_ready(q->rec, q->a, q->b, q->c, q->t1); break;
+    case LATER_READY: obs_conn_ready(q->rec, q->a, q->b & 1, q->b & 2, q->b & 4, q->t1); break;
     case LATER_SOCKOPT: obs_conn_sockopt_error(q->rec, q->a, q->t1); break;
     case LATER_SHUTDOWN: obs_conn_shutdown(q->rec, q->t0); break;
     case LATER_CONNECT_AGAIN: obs_conn_connect_again(q->rec, q->a, q->b, q->t1); break;
-    case LATER_RELEASE: obs_release_now((enum obs_fd_kind)q->kind, q->rec, q->t1); break;
+    case LATER_RELEASE: obs_release_now((enum obs_fd_kind)q->kind, q->rec, q->a, (enum obs_gone)q->b, q->t1); break;
+    case LATER_NOTHING: obs_conn_nothing_moved(q->rec, q->a, q->t0, q->b, q->t1); break;
     }
 }
 

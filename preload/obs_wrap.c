@@ -25,6 +25,8 @@ static inline ssize_t obs_after_out(struct obs_fd *e, int fd, ssize_t r, uint64_
         uint64_t t1 = obs_now();
         obs_on_out(e, fd, (size_t)r, t0, t1, to, tolen);
         obs_account(t1);
+    } else {
+        obs_on_nothing_moved(e, 1, t0, r < 0 ? errno : 0);
     }
     return r;
 }
@@ -36,6 +38,8 @@ static inline ssize_t obs_after_in(struct obs_fd *e, int fd, ssize_t r, uint64_t
         uint64_t t1 = obs_now();
         obs_on_in(e, fd, (size_t)r, t0, t1, from, fromlen);
         obs_account(t1);
+    } else {
+        obs_on_nothing_moved(e, 0, t0, r < 0 ? errno : 0);
     }
     return r;
 }
@@ -421,7 +425,7 @@ static void obs_fdset_ready(int nfds, const fd_set *r, const fd_set *w, const fd
             any &= any - 1;
             struct obs_fd *e = obs_lookup(i * bits + b);
             if (e)
-                obs_on_ready(e, (rw >> b) & 1, (ww >> b) & 1, (xw >> b) & 1, t1);
+                obs_on_ready(e, i * bits + b, (rw >> b) & 1, (ww >> b) & 1, (xw >> b) & 1, t1);
         }
     }
 }
@@ -458,7 +462,7 @@ static void obs_pollfd_ready(const struct pollfd *fds, nfds_t n, uint64_t t1)
             continue;
         struct obs_fd *e = obs_lookup(fds[i].fd);
         if (e)
-            obs_on_ready(e, ev & (POLLIN | POLLRDNORM), ev & (POLLOUT | POLLWRNORM), ev & POLLERR, t1);
+            obs_on_ready(e, fds[i].fd, ev & (POLLIN | POLLRDNORM), ev & (POLLOUT | POLLWRNORM), ev & (POLLERR | POLLHUP), t1);
     }
 }
 
@@ -487,7 +491,8 @@ static void obs_epoll_ready(int epfd, const struct epoll_event *ev, int n, uint6
         uint64_t data = ev[i].data.u64;
         struct obs_fd *e = obs_lookup((int)(uint32_t)data);
         if (e && OBS_LD(e->ep_fd) == epfd && OBS_LD(e->ep_data) == data)
-            obs_on_ready(e, ev[i].events & EPOLLIN, ev[i].events & EPOLLOUT, ev[i].events & EPOLLERR, t1);
+            obs_on_ready(e, (int)(uint32_t)data, ev[i].events & EPOLLIN, ev[i].events & EPOLLOUT,
+                         ev[i].events & (EPOLLERR | EPOLLHUP), t1);
     }
 }
 

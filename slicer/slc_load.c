@@ -201,6 +201,7 @@ static void bind_conn(sqlite3_stmt *st, int p, int64_t run, const struct obs_rec
     sqlite3_bind_int(st, p + 23, c->connect_errno);
     bind_addr(st, p + 24, &c->local, addr[0]);
     bind_addr(st, p + 26, &c->peer, addr[1]);
+    bind_time(st, p + 28, c->t_resp_end, ref);
 }
 
 static void bind_xchg(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
@@ -221,6 +222,7 @@ static void bind_xchg(sqlite3_stmt *st, int p, int64_t run, const struct obs_rec
     bind_time(st, p + 9, x->t_resp_last, ref);
     sqlite3_bind_int64(st, p + 10, (int64_t)x->bytes_sent);
     sqlite3_bind_int64(st, p + 11, (int64_t)x->bytes_received);
+    sqlite3_bind_int(st, p + 12, (int)rec->flags);
 }
 
 static void bind_udp(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
@@ -278,7 +280,7 @@ static const struct {
     int ncols;
     slc_binder *bind;
 } slc_tables[OBS_REC_TYPE_MAX] = {
-    [OBS_REC_CONN] = { "conns", 28, bind_conn },     [OBS_REC_XCHG] = { "xchgs", 12, bind_xchg },
+    [OBS_REC_CONN] = { "conns", 29, bind_conn },     [OBS_REC_XCHG] = { "xchgs", 13, bind_xchg },
     [OBS_REC_UDP] = { "udp_socks", 17, bind_udp },   [OBS_REC_DGRAM] = { "dgrams", 9, bind_dgram },
     [OBS_REC_WAIT] = { "waits", 8, bind_wait },
 };

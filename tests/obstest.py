@@ -154,6 +154,26 @@ def free_port():
     return port
 
 
+# ---- the format's own definitions ---------------------------------------------
+
+def _format_header():
+    with open(os.path.join(ROOT, "common", "obs_format.h")) as f:
+        return f.read()
+
+
+def periods(kind):
+    """The periods the format header defines for "CONN" or "XCHG" records:
+    {name: (from, to)}, so that tests check every period from its one home."""
+    block = re.search(r"#define OBS_%s_PERIODS\(X\)(.*?)\n\n" % kind, _format_header(), re.S).group(1)
+    return {m[0]: (m[1], m[2]) for m in re.findall(r"X\((\w+),\s*(\w+),\s*(\w+),", block)}
+
+
+def db_version():
+    """The schema version this build writes (common/obs_db.h)."""
+    with open(os.path.join(ROOT, "common", "obs_db.h")) as f:
+        return int(re.search(r"#define OBS_DB_VERSION (\d+)", f.read()).group(1))
+
+
 # ---- reading what was recorded ------------------------------------------------
 
 _TOKEN = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+)')

@@ -278,7 +278,7 @@ def a_database_in_another_text_encoding_is_refused(case):
         for f in ("schema.sql", "views.sql"):
             with open(os.path.join(T.ROOT, "db", f)) as sql:
                 c.executescript(sql.read())
-        c.execute("PRAGMA user_version = 2")
+        c.execute("PRAGMA user_version = %d" % T.db_version())
     p = manager("merge", "--db", os.path.join(case.dir, "m.db"), "h=" + odd, check=False)
     T.true(p.returncode == 1 and "its text encoding is UTF-16le, not UTF-8: refused" in p.stderr, "%r" % p.stderr)
 

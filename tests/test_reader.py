@@ -114,5 +114,29 @@ def files_that_are_not_logs(case):
     T.true(p.returncode == 0 and "usage:" in p.stdout, "--help")
 
 
+
+@test
+def a_version_1_log_is_read(case):
+    """tests/fixtures/v1-keepalive.olog: two keep-alive connections of three
+    exchanges each, written by the version 1 library (whose connection
+    t_resp_last was the last byte of any exchange)."""
+    path = os.path.join(T.ROOT, "tests", "fixtures", "v1-keepalive.olog")
+    (log,) = [T.read_log(path)]
+    T.eq(log.problems, [], "no problem reported")
+    T.eq(log.header["version"], 1, "version")
+    conns, xchgs = log.of("conn"), log.of("xchg")
+    T.eq((len(conns), len(xchgs)), (2, 6), "records")
+    for c in conns:
+        last = max((x for x in xchgs if x["conn"] == c["offset"]), key=lambda x: x["seq"])
+        T.eq(c["t_resp_end"], last["t_resp_last"], "t_resp_end: the last exchange's last byte")
+        T.eq((c["t_resp_last"], c["t5_ms"]), (None, None), "the first exchange's end is not in a version 1 record")
+        T.true(c["t6_ms"] is not None and c["t6_ms"] >= 0, "T6 from the last response byte")
+    db = os.path.join(case.dir, "v1.db")
+    T.tool(T.SLICER, "load", "-q", "-o", db, path)
+    import sqlite3
+    with sqlite3.connect(db) as d:
+        n = d.execute("SELECT count(*) FROM phases WHERE t6_ms >= 0 AND t5_ms IS NULL AND exchanges = 3").fetchone()
+    T.eq(n, (2,), "loaded: T6 present, T5 absent")
+
 if __name__ == "__main__":
     T.main()
