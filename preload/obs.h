@@ -61,7 +61,7 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
     X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
     X(getsockopt) X(getaddrinfo) X(fork) X(longjmp) X(_longjmp) X(siglongjmp) X(__longjmp_chk) \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(pipe) X(pipe2) \
-    X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk)
+    X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk) X(syscall)
 
 #define OBS_X_LIBC_PTR(name) __typeof__(name) *name;
 struct obs_libc { OBS_LIBC_SYMBOLS(OBS_X_LIBC_PTR) };
@@ -97,7 +97,6 @@ struct obs_fd {
 
 #define OBS_FD_CAP (1u << 20) /* fds at or above this are not tracked (counted) */
 extern OBS_HIDDEN struct obs_fd *obs_fds;
-extern OBS_HIDDEN int obs_active;  /* 1 once this process has a log */
 
 static inline struct obs_fd *obs_lookup(int fd)
 {
@@ -211,6 +210,7 @@ OBS_HIDDEN void obs_rec_publish(void *slot, uint32_t flags);
 OBS_HIDDEN void obs_rec_finalize(void *slot, size_t fields_size);
 OBS_HIDDEN int obs_log_ensure(void);
 OBS_HIDDEN struct obs_file_header *obs_log_header(void);
+OBS_HIDDEN struct obs_wait_agg *obs_wait_aggs(void); /* the header's, or those kept until it exists */
 OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
 #define OBS_COUNT(field, n) obs_count(offsetof(struct obs_counters, field), (n))
 OBS_HIDDEN int obs_wait_mode_all(void);

@@ -29,7 +29,6 @@
 
 OBS_HIDDEN struct obs_libc obs_libc;
 OBS_HIDDEN struct obs_fd *obs_fds;
-OBS_HIDDEN int obs_active;
 OBS_HIDDEN int obs_fd_hiwater = -1;
 OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
 /* Set while this thread is inside the log's slow paths: a signal handler that
@@ -420,6 +419,46 @@ static int obs_log_create(char *why, size_t whylen)
     return 0;
 }
 
+/* What happens before the log exists (the name lookup before the first
+ * socket, the first event waits) is counted here and carried into the
+ * header when the log is made, so a log counts from the process's start. */
+static struct {
+    struct obs_counters counters;
+    struct obs_wait_agg waits[OBS_MECH_COUNT];
+} obs_before_log;
+
+struct obs_wait_agg *obs_wait_aggs(void)
+{
+    struct obs_file_header *h = obs_log_header();
+    return h ? h->waits : obs_before_log.waits;
+}
+
+static void obs_add_words(uint64_t *to, uint64_t *from, size_t bytes)
+{
+    for (size_t i = 0; i < bytes / sizeof(uint64_t); i++)
+        __atomic_fetch_add(&to[i], __atomic_exchange_n(&from[i], 0, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
+/* Called once the log is ready; the largest blocked time is a maximum, not
+ * a sum. */
+static void obs_carry_before_log(struct obs_file_header *h)
+{
+    obs_add_words((uint64_t *)&h->counters, (uint64_t *)&obs_before_log.counters, sizeof h->counters);
+    for (unsigned m = 0; m < OBS_MECH_COUNT; m++) {
+        uint64_t max = __atomic_exchange_n(&obs_before_log.waits[m].blocked_max_ns, 0, __ATOMIC_RELAXED);
+        obs_add_words((uint64_t *)&h->waits[m], (uint64_t *)&obs_before_log.waits[m], sizeof h->waits[m]);
+        uint64_t cur = __atomic_load_n(&h->waits[m].blocked_max_ns, __ATOMIC_RELAXED);
+        while (max > cur && !__atomic_compare_exchange_n(&h->waits[m].blocked_max_ns, &cur, max, 1,
+                                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+    }
+}
+
+int obs_wait_mode_all(void)
+{
+    return L.wait_mode_all;
+}
+
 /* Make sure this process has a log.  Returns 1 if it has one.  Threads that
  * arrive while another creates it, or while a fork keeps it from being
  * created, wait for the outcome. */
@@ -448,8 +487,9 @@ int obs_log_ensure(void)
         obs_tls_busy = 0;
         if (!ok)
             obs_warn(why, NULL);
-        __atomic_store_n(&obs_active, ok, __ATOMIC_RELEASE);
         __atomic_store_n(&L.state, ok ? LOG_READY : LOG_FAILED, __ATOMIC_RELEASE);
+        if (ok)
+            obs_carry_before_log(L.hdr);
         obs_clock_note();
         errno = saved;
         return ok;
@@ -461,16 +501,11 @@ struct obs_file_header *obs_log_header(void)
     return __atomic_load_n(&L.state, __ATOMIC_ACQUIRE) == LOG_READY ? L.hdr : NULL;
 }
 
-int obs_wait_mode_all(void)
-{
-    return L.wait_mode_all;
-}
-
 void obs_count(size_t counter_offset, uint64_t n)
 {
     struct obs_file_header *h = obs_log_header();
-    if (h)
-        __atomic_fetch_add((uint64_t *)((char *)&h->counters + counter_offset), n, __ATOMIC_RELAXED);
+    struct obs_counters *c = h ? &h->counters : &obs_before_log.counters;
+    __atomic_fetch_add((uint64_t *)((char *)c + counter_offset), n, __ATOMIC_RELAXED);
 }
 
 /* ---- growing the file (slow path) ------------------------------------- */
@@ -649,6 +684,7 @@ static void obs_fork_parent(void)
 static void obs_fork_child_handler(void)
 {
     obs_later_forget();
+    memset(&obs_before_log, 0, sizeof obs_before_log); /* the parent's, not the child's */
     L.grow_lock = 0;
     obs_tls_busy = 0;
     obs_tls_creating = obs_tls_growing = 0;
@@ -660,7 +696,6 @@ static void obs_fork_child_handler(void)
     size_t old_len = L.map_len;
     L.hdr = NULL;
     L.state = LOG_NONE;
-    obs_active = 0;
     obs_fork_child();  /* uses L.state == LOG_NONE to create the child's log */
     munmap(old, old_len);
 }

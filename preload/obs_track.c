@@ -946,10 +946,7 @@ void obs_on_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 
 void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, int err, uint64_t t0, uint64_t t1)
 {
-    struct obs_file_header *h = obs_log_header();
-    if (!h)
-        return;
-    struct obs_wait_agg *a = &h->waits[mech];
+    struct obs_wait_agg *a = &obs_wait_aggs()[mech];
     uint64_t blocked = t1 - t0;
     __atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&a->interest_sum, interest, __ATOMIC_RELAXED);
@@ -962,7 +959,7 @@ void obs_on_wait(enum obs_mech mech, uint32_t interest, int ready, int err, uint
     while (blocked > max && !__atomic_compare_exchange_n(&a->blocked_max_ns, &max, blocked, 1,
                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
-    if (obs_wait_mode_all()) {
+    if (obs_wait_mode_all() && obs_log_header()) {
         struct obs_wait_slot *w = obs_rec_alloc(OBS_REC_WAIT);
         if (!w)
             return;

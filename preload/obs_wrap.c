@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
 
 #define OBS_EXPORT __attribute__((visibility("default")))
 
@@ -436,7 +437,7 @@ static inline int obs_set_bad(const fd_set *s) { return s && !obs_ptr_plausible(
 static int obs_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv,
                       const struct timespec *ts, const sigset_t *mask, enum obs_mech mech)
 {
-    if (!obs_active || nfds < 0 || obs_set_bad(r) || obs_set_bad(w) || obs_set_bad(x))
+    if (!obs_fds || nfds < 0 || obs_set_bad(r) || obs_set_bad(w) || obs_set_bad(x))
         return mech == OBS_MECH_SELECT ? REAL(select)(nfds, r, w, x, tv) : REAL(pselect)(nfds, r, w, x, ts, mask);
     /* The kernel reads no further than its fd table, which may end well
      * before a careless nfds: nor do we, as far as we can know it. */
@@ -469,7 +470,7 @@ static void obs_pollfd_ready(const struct pollfd *fds, nfds_t n, uint64_t t1)
 static int obs_poll(struct pollfd *fds, nfds_t n, int timeout, const struct timespec *ts,
                     const sigset_t *mask, enum obs_mech mech)
 {
-    if (!obs_active)
+    if (!obs_fds)
         return mech == OBS_MECH_POLL ? REAL(poll)(fds, n, timeout) : REAL(ppoll)(fds, n, ts, mask);
     uint64_t t0 = obs_now();
     int ret = mech == OBS_MECH_POLL ? REAL(poll)(fds, n, timeout) : REAL(ppoll)(fds, n, ts, mask);
@@ -507,7 +508,7 @@ static int obs_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
         errno = ENOSYS;
         return -1;
     }
-    if (!obs_active)
+    if (!obs_fds)
         return OBS_EPOLL_REAL();
     struct obs_fd *ep = obs_lookup(epfd);
     uint32_t interest = ep && OBS_LD(ep->kind) == OBS_FD_EPOLL ? OBS_LD(ep->ep_count) : 0;
@@ -543,6 +544,55 @@ static int obs_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     if (r == 0 && obs_fds)
         obs_on_epoll_ctl(epfd, op, fd, ev);
     return r;
+}
+
+/* ---- syscall(2) --------------------------------------------------------------
+ * libuv (node, and every program built on it) closes descriptors with
+ * syscall(SYS_close) and sends datagrams with syscall(SYS_sendmmsg), past
+ * libc's wrappers.  The calls we track, made this way, take the same path
+ * as through their libc names; each libc wrapper is the same system call
+ * with the same arguments, result and errno.  close is made as the raw
+ * call the program asked for (libuv uses it because it is no cancellation
+ * point).  Every other number goes straight through. */
+static long obs_syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+    switch (nr) {
+    case SYS_close: {
+        if (obs_lookup((int)a))
+            obs_detach((int)a, obs_now());
+        return REAL(syscall)(nr, a);
+    }
+    case SYS_socket: return obs_socket((int)a, (int)b, (int)c);
+    case SYS_connect: return obs_connect((int)a, (const struct sockaddr *)b, (socklen_t)c);
+    case SYS_accept: return obs_accept4((int)a, (struct sockaddr *)b, (socklen_t *)c, 0, 1);
+    case SYS_accept4: return obs_accept4((int)a, (struct sockaddr *)b, (socklen_t *)c, (int)d, 0);
+    case SYS_shutdown: return obs_shutdown((int)a, (int)b);
+    case SYS_dup: return obs_dup((int)a);
+    case SYS_dup2: return obs_dup2((int)a, (int)b, 0, 2);
+    case SYS_dup3: return obs_dup2((int)a, (int)b, (int)c, 3);
+    case SYS_read: return obs_read((int)a, (void *)b, (size_t)c);
+    case SYS_write: return obs_write((int)a, (const void *)b, (size_t)c);
+    case SYS_readv: return obs_readv((int)a, (const struct iovec *)b, (int)c);
+    case SYS_writev: return obs_writev((int)a, (const struct iovec *)b, (int)c);
+    case SYS_sendto:
+        return obs_sendto((int)a, (const void *)b, (size_t)c, (int)d, (const struct sockaddr *)e, (socklen_t)f);
+    case SYS_recvfrom:
+        return obs_recvfrom((int)a, (void *)b, (size_t)c, (int)d, (struct sockaddr *)e, (socklen_t *)f);
+    case SYS_sendmsg: return obs_sendmsg((int)a, (const struct msghdr *)b, (int)c);
+    case SYS_recvmsg: return obs_recvmsg((int)a, (struct msghdr *)b, (int)c);
+    case SYS_sendmmsg: return obs_sendmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d);
+    case SYS_recvmmsg: return obs_recvmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d, (struct timespec *)e);
+    case SYS_epoll_ctl: return obs_epoll_ctl((int)a, (int)b, (int)c, (struct epoll_event *)d);
+    case SYS_epoll_wait:
+        return obs_epoll_wait((int)a, (struct epoll_event *)b, (int)c, (int)d, NULL, NULL, OBS_MECH_EPOLL_WAIT);
+    case SYS_epoll_pwait: /* libc's passes the kernel's sigset size: take only that one */
+        if (f == _NSIG / 8)
+            return obs_epoll_wait((int)a, (struct epoll_event *)b, (int)c, (int)d, NULL, (const sigset_t *)e,
+                                  OBS_MECH_EPOLL_PWAIT);
+        break;
+    case SYS_poll: return obs_poll((struct pollfd *)a, (nfds_t)b, (int)c, NULL, NULL, OBS_MECH_POLL);
+    }
+    return REAL(syscall)(nr, a, b, c, d, e, f);
 }
 
 /* ---- the exported symbols ------------------------------------------------ */
@@ -629,6 +679,16 @@ OBS_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *x, const struct time
 OBS_EXPORT int poll(struct pollfd *f, nfds_t n, int tmo) { return obs_poll(f, n, tmo, NULL, NULL, OBS_MECH_POLL); }
 OBS_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
 { return obs_poll(f, n, 0, ts, m, OBS_MECH_PPOLL); }
+OBS_EXPORT long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long), d = va_arg(ap, long),
+         e = va_arg(ap, long), f = va_arg(ap, long);
+    va_end(ap);
+    return obs_syscall(nr, a, b, c, d, e, f);
+}
+
 OBS_EXPORT int epoll_create(int size) { return obs_epoll_created(REAL(epoll_create)(size)); }
 OBS_EXPORT int epoll_create1(int fl) { return obs_epoll_created(REAL(epoll_create1)(fl)); }
 OBS_EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev) { return obs_epoll_ctl(ep, op, fd, ev); }

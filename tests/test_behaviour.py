@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import obstest as T
@@ -92,18 +93,136 @@ def nonblocking_connect_with_epoll(case):
 
 @test
 def refused_connect(case):
+    """Refused, whichever way the client learns it: a blocking connect, a
+    non-blocking one waited for with select, poll or epoll (a refused
+    connect is writable too), or a send on it without waiting."""
     port = T.free_port()
     logs = case.logdir()
-    for mode in ("block", "poll"):
-        p = T.run([NETCLIENT, "--port", str(port), "--mode", mode], logdir=logs, check=False)
-        T.true("connect_errno=111" in p.stdout, "client saw ECONNREFUSED (%s)" % mode)
+    ways = (["--mode", "block"], ["--mode", "select"], ["--mode", "poll"], ["--mode", "epoll"],
+            ["--mode", "poll", "--send-at-once"])
+    for way in ways:
+        p = T.run([NETCLIENT, "--port", str(port)] + way, logdir=logs, check=False)
+        T.true("connect_errno=111" in p.stdout, "client saw ECONNREFUSED (%s)" % way)
     conns = T.records(logs, "conn")
-    T.eq(len(conns), 2, "connections")
+    T.eq(len(conns), len(ways), "connections")
     for c in conns:
         T.eq(c["connect_errno"], 111, "recorded errno ECONNREFUSED")
-        T.eq(c["t_established"], None, "never established")
-        T.true(c["flags"] & 4, "failed flag")
+        T.eq((c["t_established"], c["t1_ms"]), (None, None), "never established, no T1")
+        T.true(c["flags"] & RF_FAILED and not c["flags"] & RF_GAVE_UP, "failed flag")
         T.true(c["t_close"] is not None, "closed")
+
+
+@test
+def a_connect_is_established_when_the_wait_says_so(case):
+    """The client waits 30 ms between the wait that reports its connect done
+    and its getsockopt(SO_ERROR): t_established is the wait's return (T1
+    small, T2 holds the pause), for select, poll and epoll, and not the
+    SO_ERROR or the first send.  With no wait at all (a pause between the
+    connect and the first send) it is the first send's entry."""
+    port = T.httpd(case, size=300)
+    pause = 30
+    for way in (["--mode", "select"], ["--mode", "poll"], ["--mode", "epoll"], ["--mode", "poll", "--send-at-once"]):
+        logs = case.logdir("-".join(way).strip("-"))
+        T.run([NETCLIENT, "--port", str(port), "--pause-ms", str(pause)] + way, logdir=logs)
+        (c,) = T.records(logs, "conn")
+        if "--send-at-once" in way:
+            T.eq(c["t_established"], c["t_req_first"], "established at the first send's entry")
+            T.true(c["t1_ms"] >= pause * 0.9, "T1 %.3f ms holds the pause" % c["t1_ms"])
+        else:
+            T.true(c["t1_ms"] < pause / 2, "T1 %.3f ms: established at the wait (%s)" % (c["t1_ms"], way))
+            T.true(c["t2_ms"] >= pause * 0.9, "T2 %.3f ms holds the %d ms pause (%s)" % (c["t2_ms"], pause, way))
+
+
+@test
+def connections_left_to_exit_or__exit(case):
+    """A client that returns from main with its connection open: closed out
+    at exit, marked, T6 and T7 present.  One that leaves by _exit(): the
+    record stays open, with no close time made up."""
+    port = T.httpd(case, size=300)
+    for how in ("main", "_exit"):
+        logs = case.logdir(how)
+        arg = "--leave-open" if how == "main" else "--leave-open=_exit"
+        T.run([NETCLIENT, "--port", str(port), "--conns", "2", "--requests", "2", arg], logdir=logs)
+        conns = sorted(T.records(logs, "conn"), key=lambda c: c["t_connect"])
+        T.eq(len(conns), 2, "connections (%s)" % how)
+        T.eq((conns[0]["state"], conns[0]["flags"] & RF_EXIT), ("final", 0), "the first closed by the client")
+        last = conns[1]
+        if how == "main":
+            T.eq((last["state"], last["flags"] & RF_EXIT), ("final", RF_EXIT), "the last closed out at exit")
+            T.true(last["t6_ms"] >= 0 and last["t7_ms"] >= last["busy_ms"], "T6 and T7 at the exit")
+        else:
+            T.eq((last["state"], last["t_close"]), ("open", None), "left open by _exit, no close made up")
+
+
+def _bulk_server(case, answer=b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"):
+    """A server that answers each request as soon as its headers are in and
+    only then reads its body: the answer reaches the client while the
+    client's send of the body is still in the kernel."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(1)
+
+    def serve():
+        conn, _ = lst.accept()
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                more = conn.recv(65536)
+                if not more:
+                    conn.close()
+                    return
+                buf += more
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            body = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+            conn.sendall(answer)
+            while len(buf) < body:
+                buf += conn.recv(1 << 20)
+            buf = buf[body:]
+    threading.Thread(target=serve, daemon=True).start()
+    case.cleanups.append(lst.close)
+    return lst.getsockname()[1]
+
+
+@test
+def a_reader_thread_gets_the_answer_before_the_send_returns(case):
+    """tests/progs/twothreads: one thread sends each request (16 MiB of body,
+    in one send), another reads the answers; the server answers as soon as
+    the headers arrive, so every answer is read while its send is still in
+    the kernel.  Each request is one exchange with its own answer, marked
+    as overlapping, and no period is negative."""
+    n = 20
+    port = _bulk_server(case)
+    logs = case.logdir()
+    p = T.run([os.path.join(T.PROGS, "twothreads"), str(port), str(n), str(16 << 20)], logdir=logs)
+    fig = _figures(p.stdout)
+    (c,) = T.records(logs, "conn")
+    T.eq((c["bytes_sent"], c["bytes_received"]), (fig["bytes_sent"], fig["bytes_received"]), "totals")
+    T.eq(c["exchanges"], n, "one exchange per request")
+    xs = sorted(T.records(logs, "xchg"), key=lambda x: x["seq"])
+    T.eq(len(xs), n, "exchange records")
+    T.eq({x["bytes_sent"] for x in xs}, {fig["bytes_sent"] // n}, "every exchange holds one whole request")
+    T.eq({x["bytes_received"] for x in xs}, {fig["bytes_received"] // n}, "and one whole answer")
+    overlapped = [x for x in xs if x["flags"] & RF_OVERLAP]
+    T.true(len(overlapped) >= n // 2, "%d of %d marked as overlapping" % (len(overlapped), n))
+    for x in xs:
+        for k in T.periods("XCHG"):
+            T.true(x[k] is None or x[k] >= 0, "exchange %d: %s = %r" % (x["seq"], k, x[k]))
+    for k in T.periods("CONN"):
+        T.true(c[k] is None or c[k] >= 0, "connection: %s = %r" % (k, c[k]))
+
+
+@test
+def waits_and_lookups_before_the_first_socket_are_counted(case):
+    logs = case.logdir()
+    port = T.httpd(case, size=100)
+    script = ("import select, socket\n"
+              "for _ in range(5): select.select([], [], [], 0)\n"
+              "socket.getaddrinfo('localhost', %d)\n"
+              "s = socket.create_connection(('127.0.0.1', %d)); s.close()\n" % (port, port))
+    T.run(["python3", "-c", script], logdir=logs)
+    (log,) = T.read_logs(logs)
+    T.true(log.header["waits"]["select"]["calls"] >= 5, "select calls: %r" % log.header["waits"])
+    T.true(log.header["resolves"] >= 1, "resolves: %r" % log.header["resolves"])
 
 
 @test
@@ -521,8 +640,9 @@ def _unseen(case, mode):
 
 @test
 def raw_syscalls_are_unseen_never_misattributed(case):
-    # send/recv/close by syscall(2): the connection is recorded with no bytes
-    # and no close; the next connection on the same fd number is exact.
+    # send/recv/close by the syscall instruction (as Go does): the connection
+    # is recorded with no bytes and no close; the next connection on the same
+    # fd number is exact.
     fig, (first, second) = _unseen(case, "raw")
     T.eq(fig["first_fd"], fig["second_fd"], "the second connection reuses the fd number")
     T.eq((first["bytes_sent"], first["bytes_received"], first["t_close"]), (0, 0, None),
@@ -530,6 +650,18 @@ def raw_syscalls_are_unseen_never_misattributed(case):
     T.eq(first["state"], "final", "ended when its fd number came back from socket()")
     T.eq((second["bytes_sent"], second["bytes_received"], second["exchanges"]),
          (fig["second_sent"], fig["second_received"], 1), "the libc connection on the same fd: exact")
+
+
+@test
+def syscall_through_libc_is_seen(case):
+    # send/recv/close by libc's syscall(2), as libuv closes its sockets: seen
+    # like the named calls, the close included.
+    fig, (first, second) = _unseen(case, "syscall")
+    T.eq((first["bytes_sent"], first["bytes_received"], first["exchanges"]),
+         (fig["first_sent"], fig["first_received"], 1), "the syscall(2) connection: exact")
+    T.true(first["t_close"] is not None and not first["flags"] & RF_EXIT, "its close seen (flags 0x%x)" % first["flags"])
+    T.eq((second["bytes_sent"], second["bytes_received"]), (fig["second_sent"], fig["second_received"]),
+         "the libc connection after it: exact")
 
 
 @test

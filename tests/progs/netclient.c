@@ -8,6 +8,13 @@
  * With --ports P1,P2,... thread t's c-th connection goes to port
  * P[(t + c) % n], so that descriptors freed by one thread are reused by
  * another for a different peer (the test of attribution under threads).
+ * --pause-ms MS waits that long between the wait that reports a connect
+ * done and the getsockopt(SO_ERROR) after it (with --send-at-once: between
+ * the connect and the first send), so the tests can tell which event set
+ * t_established;
+ * --send-at-once sends on a non-blocking connect without waiting for it,
+ * as some clients do; --leave-open keeps the last connection open and
+ * returns from main, --leave-open=_exit leaves by _exit() instead.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 enum mode { M_BLOCK, M_SELECT, M_POLL, M_EPOLL };
@@ -30,6 +38,7 @@ static enum mode mode = M_BLOCK;
 static struct sockaddr_in server;
 static int ports[64], nports;
 static int requests = 1, conns = 1, threads = 1, timeout_ms = 5000, progress = 0;
+static int pause_ms = 0, send_at_once = 0, leave_open = 0; /* leave_open: 1 return from main, 2 _exit */
 static long total_conns, total_failed, total_requests, total_sent, total_received;
 static pthread_mutex_t totals = PTHREAD_MUTEX_INITIALIZER;
 
@@ -56,6 +65,12 @@ static int wait_fd(int fd, int want_out)
     return r;
 }
 
+static void pause_a_while(void)
+{
+    if (pause_ms)
+        nanosleep(&(struct timespec){ pause_ms / 1000, (pause_ms % 1000) * 1000000L }, NULL);
+}
+
 static int open_connection(int *err, int port)
 {
     struct sockaddr_in to = server;
@@ -73,7 +88,12 @@ static int open_connection(int *err, int port)
         close(fd);
         return -1;
     }
+    if (send_at_once) {
+        pause_a_while();
+        return fd; /* the first send tells */
+    }
     int r = wait_fd(fd, 1);
+    pause_a_while(); /* between the wait and the question */
     int soerr = 0;
     socklen_t len = sizeof soerr;
     if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
@@ -135,11 +155,17 @@ static void *run(void *arg)
             c_fail++;
             continue;
         }
-        c_ok++;
+        int refused = 0;
         for (int i = 0; i < requests; i++) {
-            if (mode != M_BLOCK && wait_fd(fd, 1) <= 0)
+            if (mode != M_BLOCK && !(send_at_once && i == 0) && wait_fd(fd, 1) <= 0)
                 break;
-            ssize_t n = send(fd, req, (size_t)len, MSG_NOSIGNAL);
+            ssize_t n;
+            while ((n = send(fd, req, (size_t)len, MSG_NOSIGNAL)) < 0 && errno == EAGAIN && send_at_once)
+                wait_fd(fd, 1); /* still connecting */
+            if (n < 0 && i == 0 && send_at_once) {
+                printf("connect_errno=%d\n", errno);
+                refused = 1;
+            }
             if (n != len)
                 break;
             sent += n;
@@ -149,6 +175,14 @@ static void *run(void *arg)
             got += r;
             reqs++;
         }
+        if (refused) {
+            c_fail++;
+            close(fd);
+            continue;
+        }
+        c_ok++;
+        if (leave_open && c == conns - 1)
+            continue; /* to exit() or _exit() */
         close(fd);
         if (progress) {
             /* after the close returned: the record of this connection is final */
@@ -173,9 +207,10 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "addr", 1, 0, 'a' }, { "port", 1, 0, 'p' },     { "mode", 1, 0, 'm' },    { "requests", 1, 0, 'r' },
         { "conns", 1, 0, 'c' }, { "threads", 1, 0, 't' }, { "timeout-ms", 1, 0, 'T' },
-        { "progress", 0, 0, 'P' }, { "ports", 1, 0, 'L' }, { 0, 0, 0, 0 },
+        { "progress", 0, 0, 'P' }, { "ports", 1, 0, 'L' }, { "pause-ms", 1, 0, 'w' },
+        { "send-at-once", 0, 0, 's' }, { "leave-open", 2, 0, 'o' }, { 0, 0, 0, 0 },
     };
-    while ((c = getopt_long(argc, argv, "a:p:m:r:c:t:T:PL:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "a:p:m:r:c:t:T:PL:w:so::", opts, NULL)) != -1) {
         switch (c) {
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
@@ -184,6 +219,9 @@ int main(int argc, char **argv)
         case 't': threads = atoi(optarg); break;
         case 'T': timeout_ms = atoi(optarg); break;
         case 'P': progress = 1; break;
+        case 'w': pause_ms = atoi(optarg); break;
+        case 's': send_at_once = 1; break;
+        case 'o': leave_open = optarg && !strcmp(optarg, "_exit") ? 2 : 1; break;
         case 'L':
             for (char *t = strtok(optarg, ","); t && nports < 64; t = strtok(NULL, ","))
                 ports[nports++] = atoi(t);
@@ -195,7 +233,8 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: netclient --port P [--addr A] [--mode block|select|poll|epoll] "
-                            "[--requests N] [--conns N] [--threads N] [--timeout-ms MS] [--progress] [--ports P1,P2,...]\n");
+                            "[--requests N] [--conns N] [--threads N] [--timeout-ms MS] [--progress] [--ports P1,P2,...]\n"
+                            "                 [--pause-ms MS] [--send-at-once] [--leave-open[=_exit]]\n");
             return 2;
         }
     }
@@ -212,5 +251,8 @@ int main(int argc, char **argv)
         pthread_join(tid[i], NULL);
     printf("conns=%ld failed=%ld requests=%ld bytes_sent=%ld bytes_received=%ld\n", total_conns, total_failed,
            total_requests, total_sent, total_received);
+    fflush(stdout);
+    if (leave_open == 2)
+        _exit(total_failed ? 1 : 0);
     return total_failed ? 1 : 0;
 }

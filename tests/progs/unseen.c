@@ -3,8 +3,11 @@
  * guaranteed"): run unharmed, record only what passed through libc's
  * symbols, and never give one connection's bytes to another.
  *   unseen raw PORT     connect through libc, then send, receive and close
- *                       with raw syscall(2); then a second connection,
- *                       all through libc, which gets the same fd number
+ *                       with the syscall instruction itself, as Go programs
+ *                       do; then a second connection, all through libc,
+ *                       which gets the same fd number
+ *   unseen syscall PORT the same through libc's syscall(2), as libuv does:
+ *                       this one the library does see
  *   unseen splice PORT  the request written with write(2), the response
  *                       moved socket -> pipe with splice(2); a second
  *                       request moved pipe -> socket with splice(2)
@@ -55,14 +58,30 @@ static void report(int fd1, long s1, long r1, int port)
            s1, r1, fd2, s2, r2);
 }
 
-static int raw(int port)
+/* A system call made by the instruction itself, past every symbol. */
+static long raw_syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+    return syscall(nr, a, b, c, d, e, f); /* no inline form here: through libc */
+#endif
+}
+
+static int raw(int port, int through_libc)
 {
     int fd = dial_loopback(port);
     char buf[65536];
-    long sent = syscall(SYS_sendto, fd, req, sizeof req - 1, 0, NULL, 0), received = 0, n;
-    while ((n = syscall(SYS_recvfrom, fd, buf, sizeof buf, 0, NULL, NULL)) > 0)
+    long (*sys)(long, long, long, long, long, long, long) =
+        through_libc ? (long (*)(long, long, long, long, long, long, long))syscall : raw_syscall;
+    long sent = sys(SYS_sendto, fd, (long)req, sizeof req - 1, 0, 0, 0), received = 0, n;
+    while ((n = sys(SYS_recvfrom, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0)
         received += n;
-    syscall(SYS_close, fd);
+    sys(SYS_close, fd, 0, 0, 0, 0, 0);
     report(fd, sent, received, port);
     return 0;
 }
@@ -135,11 +154,13 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc == 3 && strcmp(argv[1], "raw") == 0)
-        return raw(atoi(argv[2]));
+        return raw(atoi(argv[2]), 0);
+    if (argc == 3 && strcmp(argv[1], "syscall") == 0)
+        return raw(atoi(argv[2]), 1);
     if (argc == 3 && strcmp(argv[1], "splice") == 0)
         return splices(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "uring") == 0)
         return uring(atoi(argv[2]));
-    fprintf(stderr, "usage: unseen raw PORT | splice PORT | uring PORT\n");
+    fprintf(stderr, "usage: unseen raw PORT | syscall PORT | splice PORT | uring PORT\n");
     return 2;
 }
