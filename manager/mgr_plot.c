@@ -50,30 +50,44 @@ static const char *text(sqlite3_stmt *st, int col)
 
 /* ---- per-server groups ---------------------------------------------------------- */
 
-static const char group_select[] =
+/* Per-connection phases (T1, T6, T7) from connections, per-request ones
+ * (T2-T5) from exchanges, as observe-slicer summary takes them. */
+static const char group_conn_select[] =
     "SELECT coalesce(server, peer_addr || ':' || peer_port, '-') AS label, coalesce(mechanism, '') AS mech, "
-    "coalesce(server_host, '') AS host, t1_ms, t2_ms, t3_ms, t4_ms, t5_ms, t6_ms, t7_ms FROM phases";
+    "coalesce(server_host, '') AS host, t1_ms, NULL, NULL, NULL, NULL, t6_ms, t7_ms FROM phases";
+static const char group_xchg_select[] =
+    "SELECT coalesce(server, peer_addr || ':' || peer_port, '-') AS label, coalesce(mechanism, '') AS mech, "
+    "coalesce(server_host, '') AS host, NULL, t2_ms, t3_ms, t4_ms, t5_ms, NULL, NULL FROM exchange_phases";
 
-int mgr_server_groups(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_groups *out)
+static struct mgr_group *group_of(struct mgr_groups *out, const char *label, const char *mech, const char *host)
 {
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = prepare(db, o, OBS_FV_CONNECTIONS, group_select, "ORDER BY label, mech");
+    for (int i = out->n - 1; i >= 0; i--)
+        if (strcmp(out->g[i].label, label) == 0 && strcmp(out->g[i].mechanism, mech) == 0)
+            return &out->g[i];
+    struct mgr_group *n = realloc(out->g, (size_t)(out->n + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    out->g = n;
+    struct mgr_group *g = &out->g[out->n++];
+    memset(g, 0, sizeof *g);
+    g->label = strdup(label);
+    g->mechanism = strdup(mech);
+    g->host = strdup(host);
+    return g;
+}
+
+static int collect_groups(sqlite3 *db, const struct mgr_plot_opts *o, enum obs_filter_view fv, const char *select,
+                          struct mgr_groups *out)
+{
+    sqlite3_stmt *st = prepare(db, o, fv, select, "ORDER BY label, mech");
     if (!st)
         return -1;
     struct mgr_group *g = NULL;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!g || strcmp(g->label, text(st, 0)) != 0 || strcmp(g->mechanism, text(st, 1)) != 0) {
-            struct mgr_group *n = realloc(out->g, (size_t)(out->n + 1) * sizeof *n);
-            if (!n)
+        if (!g || strcmp(g->label, text(st, 0)) != 0 || strcmp(g->mechanism, text(st, 1)) != 0)
+            if (!(g = group_of(out, text(st, 0), text(st, 1), text(st, 2))))
                 break;
-            out->g = n;
-            g = &out->g[out->n++];
-            memset(g, 0, sizeof *g);
-            g->label = strdup(text(st, 0));
-            g->mechanism = strdup(text(st, 1));
-            g->host = strdup(text(st, 2));
-        }
         for (int k = 0; k < 7; k++)
             if (sqlite3_column_type(st, 3 + k) != SQLITE_NULL)
                 obs_values_push(&g->t[k], sqlite3_column_double(st, 3 + k));
@@ -83,6 +97,24 @@ int mgr_server_groups(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_gro
         fprintf(stderr, "%s: database error: %s\n", mgr_prog, sqlite3_errmsg(db));
         return -1;
     }
+    return 0;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+    const struct mgr_group *x = a, *y = b;
+    int c = strcmp(x->label, y->label);
+    return c ? c : strcmp(x->mechanism, y->mechanism);
+}
+
+int mgr_server_groups(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_groups *out)
+{
+    memset(out, 0, sizeof *out);
+    if (collect_groups(db, o, OBS_FV_CONNECTIONS, group_conn_select, out) != 0 ||
+        collect_groups(db, o, OBS_FV_EXCHANGES, group_xchg_select, out) != 0)
+        return -1;
+    if (out->n)
+        qsort(out->g, (size_t)out->n, sizeof *out->g, cmp_group);
     for (int i = 0; i < out->n; i++)
         for (int k = 0; k < 7; k++)
             out->g[i].s[k] = obs_stats_of(&out->g[i].t[k]);
@@ -240,14 +272,16 @@ static int plot_servers(const struct mgr_plot_opts *o, const struct mgr_groups *
     }
     int rc = (fclose(lat) | fclose(ph) | fclose(cdf)) ? -1 : 0;
     char body[1024];
-    rc |= plot_from(o, made, "latency-by-server", "Median and p99 of T4 (response wait) and T7 (transaction) per server",
-                    "set title 'T4 and T7 per server host and mechanism'\nset ylabel 'ms'\n"
+    rc |= plot_from(o, made, "latency-by-server",
+                    "Median and p99 of T4 (response wait, per request) and T7 (transaction, per connection) per server",
+                    "set title 'T4 per request and T7 per connection, per server host and mechanism'\nset ylabel 'ms'\n"
                     "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
                     "set xtics rotate by -20\nset yrange [0:*]\n"
                     "plot 'latency-by-server.dat' using 2:xtic(1) title columnheader(2), '' using 3 title columnheader(3), "
                     "'' using 4 title columnheader(4), '' using 5 title columnheader(5)\n");
-    rc |= plot_from(o, made, "phases", "T1-T6 per server (means, stacked)",
-                    "set title 'Where the time goes: T1-T6 per server (means)'\nset ylabel 'ms'\n"
+    rc |= plot_from(o, made, "phases", "T1-T6 per server (means, stacked: T1, T6 per connection; T2-T5 per request)",
+                    "set title 'Where the time goes: T1-T6 per server (means; T1, T6 per connection, T2-T5 per request)'\n"
+                    "set ylabel 'ms'\n"
                     "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.8 border -1\n"
                     "set xtics rotate by -20\nset yrange [0:*]\n"
                     "plot 'phases.dat' using 2:xtic(1) title columnheader(2), for [i=3:7] '' using i title columnheader(i)\n");

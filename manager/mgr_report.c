@@ -47,7 +47,8 @@ static void num_cell(FILE *f, const struct obs_stats *s, double v)
 
 static void summary_table(FILE *f, const struct mgr_groups *gs)
 {
-    fputs("<h2>Per server (client side, ms)</h2>\n<table>\n<tr><th>server<th>mechanism<th>host<th>connections", f);
+    fputs("<h2>Per server (client side, ms)</h2>\n<table>\n<tr><th>server<th>mechanism<th>host<th>connections"
+          "<th>requests", f);
     for (int k = 1; k <= 7; k++)
         fprintf(f, "<th>T%d median<th>T%d p99", k, k);
     fputs("</tr>\n", f);
@@ -58,15 +59,45 @@ static void summary_table(FILE *f, const struct mgr_groups *gs)
         cell(f, g->mechanism);
         cell(f, g->host);
         fprintf(f, "<td class=n>%zu</td>", g->s[6].count > g->s[0].count ? g->s[6].count : g->s[0].count);
+        fprintf(f, "<td class=n>%zu</td>", g->s[3].count);
         for (int k = 0; k < 7; k++) {
             num_cell(f, &g->s[k], g->s[k].median);
             num_cell(f, &g->s[k], g->s[k].p99);
         }
         fputs("</tr>\n", f);
     }
-    fputs("</table>\n<p>T1 setup, T2 request preparation, T3 request transmission, T4 response wait (server "
-          "time and network), T5 response transfer, T6 close delay, T7 transaction time (connect to close).</p>\n",
+    fputs("</table>\n<p>Per connection: T1 setup, T6 close delay, T7 transaction time (connect to close). Per "
+          "request (each exchange of a keep-alive connection counts): T2 request preparation, T3 request "
+          "transmission, T4 response wait (server time and network), T5 response transfer.</p>\n",
           f);
+}
+
+/* What the figures leave out: connections with no T7, those closed out at
+ * their process's exit, processes whose logs dropped records. */
+static void completeness(FILE *f, sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), total(complete = 0), total(closed_by = 'exit'), "
+                           "(SELECT count(*) FROM processes WHERE dropped > 0), "
+                           "(SELECT total(dropped) FROM processes) FROM phases",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        long total = sqlite3_column_int64(st, 0), open = (long)sqlite3_column_double(st, 1),
+             at_exit = (long)sqlite3_column_double(st, 2), procs = sqlite3_column_int64(st, 3);
+        if (procs)
+            fprintf(f, "<p><strong>Incomplete data:</strong> %ld process%s dropped %.0f records (log full or disk "
+                    "full); the figures leave them out.</p>\n", procs, procs == 1 ? "" : "es",
+                    sqlite3_column_double(st, 4));
+        if (open)
+            fprintf(f, "<p>%ld of %ld connections were still open when loaded, or cut short by their process: "
+                    "they have no T6 or T7.</p>\n", open, total);
+        if (at_exit)
+            fprintf(f, "<p>%ld of %ld connections were left open to their process's exit: their T6 and T7 end "
+                    "there.</p>\n", at_exit, total);
+    }
+    sqlite3_finalize(st);
 }
 
 /* A table of a query's rows, every value escaped. */
@@ -148,6 +179,7 @@ int mgr_report(sqlite3 *db, const struct mgr_plot_opts *o, const char *dbpath)
     if (o->notes && notes(f, o->notes) != 0)
         rc = -1;
     summary_table(f, &gs);
+    completeness(f, db);
     fputs("<h2>Plots</h2>\n", f);
     for (int i = 0; i < made.n; i++) {
         fprintf(f, "<figure><img src=\"%s.png\" alt=\"", made.plot[i].name);

@@ -66,19 +66,40 @@ void obs_bind_libc(void)
 #undef OBS_X_BIND
 }
 
-/* One line on stderr, once per process, never into a socket. */
-static void obs_warn(const char *what, const char *detail)
+/* One line on stderr, never into a socket; once per process for each
+ * *once flag. */
+static void obs_say(int *once, const char *msg)
 {
-    if (__atomic_exchange_n(&L.warned, 1, __ATOMIC_RELAXED) || getenv("OBSERVE_QUIET"))
+    if (__atomic_exchange_n(once, 1, __ATOMIC_RELAXED) || getenv("OBSERVE_QUIET"))
         return;
     struct stat st;
     if (fstat(2, &st) != 0 || S_ISSOCK(st.st_mode))
         return;
+    if (REAL(write))
+        (void)!REAL(write)(2, msg, strlen(msg));
+}
+
+/* Why this process goes unobserved. */
+static void obs_warn(const char *what, const char *detail)
+{
     char msg[PATH_MAX + 1024];
-    int n = snprintf(msg, sizeof msg, "libobserve: %s%s%s; this process is not observed\n",
-                     what, detail ? ": " : "", detail ? detail : "");
-    if (n > 0 && REAL(write))
-        (void)!REAL(write)(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    snprintf(msg, sizeof msg, "libobserve: %s%s%s; this process is not observed\n", what, detail ? ": " : "",
+             detail ? detail : "");
+    obs_say(&L.warned, msg);
+}
+
+/* The first record that found no room: said once, then only counted. */
+static void obs_warn_dropping(void)
+{
+    static int said;
+    if (__atomic_load_n(&said, __ATOMIC_RELAXED))
+        return;
+    char msg[PATH_MAX + 512];
+    int saved = errno;
+    snprintf(msg, sizeof msg, "libobserve: %s is full (OBSERVE_MAX_MB=%llu) or the disk is: records from now on "
+             "are dropped and counted\n", L.path, (unsigned long long)(L.capacity >> 20));
+    obs_say(&said, msg);
+    errno = saved;
 }
 
 /* OBSERVE_TAGS: "key=value,key=value"; keys [A-Za-z0-9_.:-]+, values any
@@ -574,6 +595,7 @@ void *obs_rec_alloc(enum obs_rec_type type)
         uint64_t mine = off + bytes;
         __atomic_compare_exchange_n(&h->reserved, &mine, off, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
         OBS_COUNT(dropped, 1);
+        obs_warn_dropping();
         return NULL;
     }
     struct obs_rec_hdr *r = (struct obs_rec_hdr *)((char *)h + OBS_HEADER_SIZE + off);

@@ -229,6 +229,8 @@ static int cmd_load(int argc, char **argv)
                    (unsigned long long)st.runs_skipped);
         if (st.problems)
             printf("; %llu problems (see above)", (unsigned long long)st.problems);
+        if (st.incomplete)
+            printf("; %llu logs incomplete: records dropped (see above)", (unsigned long long)st.incomplete);
         printf("\n");
     }
     free(paths);

@@ -26,6 +26,7 @@ struct slc_load_stats {
     uint64_t files, runs_skipped, problems;
     uint64_t records[8]; /* by enum obs_rec_type */
     uint64_t filtered;   /* records left out by the filters */
+    uint64_t incomplete; /* logs whose library dropped records */
 };
 
 /* Loads every log under the paths (directories are walked for *.olog; files

@@ -539,6 +539,12 @@ static int slc_load_log(struct slc_loader *L, const char *path)
     L->stats->files++;
     if (L->r.warn[0])
         slc_problem(L, L->r.warn);
+    if (L->r.hdr.counters.dropped) {
+        /* the data is incomplete, though nothing is wrong with the log */
+        fprintf(stderr, "%s: %s: the library dropped %llu records (its log was full, or the disk): this "
+                "process's data is incomplete\n", slc_prog, path, (unsigned long long)L->r.hdr.counters.dropped);
+        L->stats->incomplete++;
+    }
     char tags[4096];
     slc_all_tags(L, tags, sizeof tags);
     if (!obs_filter_run_passes(&L->o->filter, L->r.hdr.exe, tags)) {
@@ -616,6 +622,7 @@ static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
 {
     for (int p = 0; p < npaths && L->status >= 0; p++) {
         char *one[2] = { paths[p], NULL };
+        uint64_t files_before = L->stats->files, problems_before = L->stats->problems;
         FTS *fts = fts_open(one, FTS_PHYSICAL | FTS_NOCHDIR | FTS_COMFOLLOW, by_name);
         if (!fts) {
             fprintf(stderr, "%s: %s: %s\n", slc_prog, paths[p], strerror(errno));
@@ -649,6 +656,8 @@ static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
             }
         }
         fts_close(fts);
+        if (L->stats->files == files_before && L->stats->problems == problems_before)
+            fprintf(stderr, "%s: %s: no logs (*.olog) there\n", slc_prog, paths[p]);
     }
     return 0;
 }

@@ -168,14 +168,27 @@ int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum s
     return 0;
 }
 
-/* ---- summary ----------------------------------------------------------------------- */
+/* ---- summary -----------------------------------------------------------------------
+ * Per-connection phases (T1, T6, T7) are summarised over connections, from
+ * `phases`; per-request phases (T2-T5) over exchanges, from
+ * `exchange_phases`, so a keep-alive connection's requests count one by
+ * one.  Each row says which ("per"). */
 
-#define SLC_PHASES 7
+static const struct slc_scope {
+    const char *per, *view;
+    enum obs_filter_view fv;
+    int phases[4];
+    int nphases;
+} slc_scopes[] = {
+    { "connection", "phases", OBS_FV_CONNECTIONS, { 1, 6, 7 }, 3 },
+    { "request", "exchange_phases", OBS_FV_EXCHANGES, { 2, 3, 4, 5 }, 4 },
+};
 
 /* One output row: a group and one phase. */
 struct slc_row {
     char *group;
     int phase;
+    const char *per;
     struct obs_stats s;
 };
 
@@ -184,21 +197,29 @@ struct slc_rows {
     size_t n, cap;
 };
 
-static int emit_group(struct slc_rows *rows, const char *group, struct obs_values vals[SLC_PHASES])
+static int add_row(struct slc_rows *rows, const char *group, int phase, const char *per, struct obs_values *vals)
 {
-    for (int p = 0; p < SLC_PHASES; p++) {
-        if (rows->n == rows->cap) {
-            size_t cap = rows->cap ? rows->cap * 2 : 64;
-            struct slc_row *r = realloc(rows->row, cap * sizeof *r);
-            if (!r)
-                return -1;
-            rows->row = r;
-            rows->cap = cap;
-        }
-        rows->row[rows->n++] = (struct slc_row){ strdup(group), p + 1, obs_stats_of(&vals[p]) };
-        vals[p].n = 0;
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? rows->cap * 2 : 64;
+        struct slc_row *r = realloc(rows->row, cap * sizeof *r);
+        if (!r)
+            return -1;
+        rows->row = r;
+        rows->cap = cap;
     }
+    char *g = strdup(group);
+    if (!g)
+        return -1;
+    rows->row[rows->n++] = (struct slc_row){ g, phase, per, obs_stats_of(vals) };
+    vals->n = 0;
     return 0;
+}
+
+static int row_order(const void *a, const void *b)
+{
+    const struct slc_row *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : x->phase - y->phase;
 }
 
 static void print_stat(FILE *out, const struct slc_row *r, double v, enum slc_format fmt, int width)
@@ -223,13 +244,13 @@ static void print_rows(FILE *out, const struct slc_rows *rows, const char *by, e
         if (strlen(rows->row[i].group) > gw)
             gw = strlen(rows->row[i].group);
     if (fmt == SLC_TABLE) {
-        fprintf(out, "%-*s %-5s %8s", (int)gw, by, "phase", "count");
+        fprintf(out, "%-*s %-5s %-10s %8s", (int)gw, by, "phase", "per", "count");
         for (int k = 1; k < 7; k++)
             fprintf(out, " %7s_ms", names[k]);
         fputc('\n', out);
     } else if (fmt == SLC_CSV) {
         csv_text(out, by);
-        fputs(",phase,count,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms\n", out);
+        fputs(",phase,per,count,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms\n", out);
     } else {
         fputs("[", out);
     }
@@ -237,16 +258,16 @@ static void print_rows(FILE *out, const struct slc_rows *rows, const char *by, e
         const struct slc_row *r = &rows->row[i];
         const double v[] = { r->s.min, r->s.median, r->s.p90, r->s.p99, r->s.max, r->s.mean };
         if (fmt == SLC_TABLE) {
-            fprintf(out, "%-*s T%-4d %8zu", (int)gw, r->group, r->phase, r->s.count);
+            fprintf(out, "%-*s T%-4d %-10s %8zu", (int)gw, r->group, r->phase, r->per, r->s.count);
         } else if (fmt == SLC_CSV) {
             csv_text(out, r->group);
-            fprintf(out, ",T%d,%zu", r->phase, r->s.count);
+            fprintf(out, ",T%d,%s,%zu", r->phase, r->per, r->s.count);
         } else {
             fputs(i ? ",\n{\"group\":" : "\n{\"group\":", out);
             json_text(out, r->group);
             fprintf(out, ",\"by\":");
             json_text(out, by);
-            fprintf(out, ",\"phase\":\"T%d\",\"count\":%zu", r->phase, r->s.count);
+            fprintf(out, ",\"phase\":\"T%d\",\"per\":\"%s\",\"count\":%zu", r->phase, r->per, r->s.count);
         }
         for (int k = 0; k < 6; k++) {
             if (fmt == SLC_JSON)
@@ -259,45 +280,52 @@ static void print_rows(FILE *out, const struct slc_rows *rows, const char *by, e
         fputs(rows->n ? "\n]\n" : "]\n", out);
 }
 
-int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum slc_format fmt, FILE *out)
+/* The grouping expression of --by, over a view with the columns of phases. */
+static const char *group_expr(const char *by, const char *view, char *buf, size_t len)
 {
-    const char *expr;
     if (strcmp(by, "server") == 0)
-        expr = "coalesce(server, peer_addr || ':' || peer_port, '-')";
-    else if (strcmp(by, "peer") == 0)
-        expr = "coalesce(peer_addr || ':' || peer_port, '-')";
-    else if (strcmp(by, "exe") == 0)
-        expr = "exe";
-    else if (strncmp(by, "tag:", 4) == 0 && obs_tag_valid(by + 4) && !strchr(by + 4, '='))
-        expr = "coalesce((SELECT value FROM tags t WHERE t.run = phases.run AND t.key = :by_key), '-')";
-    else {
-        fprintf(stderr, "%s summary: bad --by '%s' (server, peer, exe or tag:KEY)\n", slc_prog, by);
-        return -2;
+        return "coalesce(server, peer_addr || ':' || peer_port, '-')";
+    if (strcmp(by, "peer") == 0)
+        return "coalesce(peer_addr || ':' || peer_port, '-')";
+    if (strcmp(by, "exe") == 0)
+        return "exe";
+    if (strncmp(by, "tag:", 4) == 0 && obs_tag_valid(by + 4) && !strchr(by + 4, '=')) {
+        snprintf(buf, len, "coalesce((SELECT value FROM tags t WHERE t.run = %s.run AND t.key = :by_key), '-')", view);
+        return buf;
     }
-    char select[512];
-    snprintf(select, sizeof select, "SELECT %s AS grp, t1_ms, t2_ms, t3_ms, t4_ms, t5_ms, t6_ms, t7_ms FROM phases",
-             expr);
-    sqlite3_stmt *st = slc_prepare_filtered(db, f, OBS_FV_CONNECTIONS, select, "ORDER BY grp");
+    return NULL;
+}
+
+/* The rows of one scope: its phases per group. */
+static int summarise_scope(sqlite3 *db, const struct obs_filter *f, const struct slc_scope *sc, const char *by,
+                           struct slc_rows *rows)
+{
+    char ebuf[256], select[768];
+    int n = snprintf(select, sizeof select, "SELECT %s AS grp", group_expr(by, sc->view, ebuf, sizeof ebuf));
+    for (int p = 0; p < sc->nphases; p++)
+        n += snprintf(select + n, sizeof select - (size_t)n, ", t%d_ms", sc->phases[p]);
+    snprintf(select + n, sizeof select - (size_t)n, " FROM %s", sc->view);
+    sqlite3_stmt *st = slc_prepare_filtered(db, f, sc->fv, select, "ORDER BY grp");
     if (!st)
         return -1;
     int k = sqlite3_bind_parameter_index(st, ":by_key");
     if (k)
         sqlite3_bind_text(st, k, by + 4, -1, SQLITE_STATIC);
-    struct obs_values vals[SLC_PHASES] = { 0 };
-    struct slc_rows rows = { 0 };
+    struct obs_values vals[4] = { 0 };
     char *group = NULL;
     int rc, status = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && status == 0) {
         const char *g = (const char *)sqlite3_column_text(st, 0);
         g = g ? g : "-";
         if (group && strcmp(group, g) != 0) {
-            status = emit_group(&rows, group, vals);
+            for (int p = 0; p < sc->nphases && status == 0; p++)
+                status = add_row(rows, group, sc->phases[p], sc->per, &vals[p]);
             free(group);
             group = NULL;
         }
-        if (!group)
-            group = strdup(g);
-        for (int p = 0; p < SLC_PHASES && status == 0; p++)
+        if (!group && !(group = strdup(g)))
+            status = -1;
+        for (int p = 0; p < sc->nphases && status == 0; p++)
             if (sqlite3_column_type(st, p + 1) != SQLITE_NULL)
                 status = obs_values_push(&vals[p], sqlite3_column_double(st, p + 1));
     }
@@ -307,14 +335,63 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
     } else if (status != 0) {
         fprintf(stderr, "%s: out of memory\n", slc_prog);
     } else if (group) {
-        status = emit_group(&rows, group, vals);
+        for (int p = 0; p < sc->nphases && status == 0; p++)
+            status = add_row(rows, group, sc->phases[p], sc->per, &vals[p]);
     }
     sqlite3_finalize(st);
-    if (status == 0)
-        print_rows(out, &rows, by, fmt);
     free(group);
-    for (int p = 0; p < SLC_PHASES; p++)
+    for (int p = 0; p < 4; p++)
         obs_values_free(&vals[p]);
+    return status;
+}
+
+/* What the figures leave out, on stderr: connections with no T7 (open, or
+ * their process died), those closed out at exit, and processes whose log
+ * dropped records. */
+static int summary_notes(sqlite3 *db, const struct obs_filter *f)
+{
+    sqlite3_stmt *st = slc_prepare_filtered(
+        db, f, OBS_FV_CONNECTIONS,
+        "SELECT count(*), total(complete = 0), total(closed_by = 'exit'), "
+        "(SELECT count(*) FROM processes p WHERE p.dropped > 0 AND p.run IN (SELECT run FROM phases)), "
+        "(SELECT total(dropped) FROM processes p WHERE p.dropped > 0 AND p.run IN (SELECT run FROM phases)) "
+        "FROM phases", "");
+    if (!st)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        long total = sqlite3_column_int64(st, 0), open = (long)sqlite3_column_double(st, 1),
+             at_exit = (long)sqlite3_column_double(st, 2), procs = sqlite3_column_int64(st, 3);
+        double dropped = sqlite3_column_double(st, 4);
+        if (open)
+            fprintf(stderr, "%s: note: %ld of %ld connections were still open when loaded or cut short by their "
+                    "process (no T6, T7)\n", slc_prog, open, total);
+        if (at_exit)
+            fprintf(stderr, "%s: note: %ld of %ld connections were left open to the process's exit (T6, T7 end "
+                    "there)\n", slc_prog, at_exit, total);
+        if (procs)
+            fprintf(stderr, "%s: note: incomplete: %ld process%s dropped %.0f records (log full or disk full)\n",
+                    slc_prog, procs, procs == 1 ? "" : "es", dropped);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum slc_format fmt, FILE *out)
+{
+    char ebuf[256];
+    if (!group_expr(by, "phases", ebuf, sizeof ebuf)) {
+        fprintf(stderr, "%s summary: bad --by '%s' (server, peer, exe or tag:KEY)\n", slc_prog, by);
+        return -2;
+    }
+    struct slc_rows rows = { 0 };
+    int status = 0;
+    for (size_t i = 0; i < sizeof slc_scopes / sizeof slc_scopes[0] && status == 0; i++)
+        status = summarise_scope(db, f, &slc_scopes[i], by, &rows);
+    if (status == 0) {
+        qsort(rows.row, rows.n, sizeof rows.row[0], row_order);
+        print_rows(out, &rows, by, fmt);
+        status = summary_notes(db, f);
+    }
     for (size_t i = 0; i < rows.n; i++)
         free(rows.row[i].group);
     free(rows.row);

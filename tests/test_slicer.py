@@ -238,6 +238,7 @@ def filters_on_load_and_on_queries(case):
     p1 = T.httpd(case, size=500)
     p2 = T.httpd(case, size=900)
     T.run([NETCLIENT, "--port", str(p1), "--conns", "3"], logdir=logs, env={"OBSERVE_TAGS": "rate=10,server=one"})
+    time.sleep(0.05)  # --since takes milliseconds: mid is well clear of both runs
     mid = time.time()
     time.sleep(0.05)
     T.run([NETCLIENT, "--port", str(p2), "--conns", "2"], logdir=logs, env={"OBSERVE_TAGS": "rate=20,server=two"})
@@ -285,8 +286,13 @@ def summary_agrees_with_the_rows(case):
     for d in data:  # an epoll client: the dispatch delay is there
         c = raw[d["local_port"]]
         close(d["dispatch_ms"], (c["t_resp_first"] - c["t_resp_ready"]) / 1e6, "dispatch_ms")
+    xdata = rows(db, "SELECT * FROM exchange_phases")
+    T.eq(len(xdata), 50, "two exchanges per connection")
     out = json.loads(slicer("summary", db, "--format", "json").stdout)
     T.eq(len(out), 7, "one row per phase for the one server")
+    T.eq([(r["phase"], r["per"]) for r in out],
+         [("T1", "connection"), ("T2", "request"), ("T3", "request"), ("T4", "request"), ("T5", "request"),
+          ("T6", "connection"), ("T7", "connection")], "T2-T5 per request (exchange), T1, T6, T7 per connection")
 
     def pct(v, p):  # linear interpolation between closest ranks, as documented
         v = sorted(v)
@@ -295,14 +301,15 @@ def summary_agrees_with_the_rows(case):
         return v[-1] if lo + 1 >= len(v) else v[lo] + (v[lo + 1] - v[lo]) * (pos - lo)
     for r in out:
         k = int(r["phase"][1])
-        v = [d["t%d_ms" % k] for d in data if d["t%d_ms" % k] is not None]
+        source = data if r["per"] == "connection" else xdata
+        v = [d["t%d_ms" % k] for d in source if d["t%d_ms" % k] is not None]
         T.eq((r["group"], r["count"]), ("lab", len(v)), "group and count of " + r["phase"])
         for name, want in (("min", min(v)), ("median", statistics.median(v)), ("p90", pct(v, 0.9)),
                            ("p99", pct(v, 0.99)), ("max", max(v)), ("mean", statistics.mean(v))):
             T.true(abs(r[name + "_ms"] - want) < 1e-5, "%s %s: %r vs %r" % (r["phase"], name, r[name + "_ms"], want))
     T.true(out[3]["median_ms"] >= 2.0, "T4 holds the server's 2 ms")
     table = slicer("summary", db).stdout.splitlines()
-    T.true(table[0].split()[:4] == ["server", "phase", "count", "min_ms"], "table header: %r" % table[0])
+    T.true(table[0].split()[:5] == ["server", "phase", "per", "count", "min_ms"], "table header: %r" % table[0])
     T.eq(len({len(l) for l in table}), 1, "aligned table")
     c = list(csv.reader(io.StringIO(slicer("summary", db, "--by", "tag:rate", "--format", "csv").stdout)))
     T.eq([row[0] for row in c[1:]], ["5"] * 7, "--by tag:rate")

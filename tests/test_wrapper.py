@@ -239,6 +239,27 @@ def a_full_log_drops_and_counts_and_still_reads_cleanly(case):
     T.true(log.header["reserved"] <= 1 << 20, "the header claims no more than it holds")
 
 
+@test
+def a_full_log_is_said_once_by_the_library_by_load_and_by_summary(case):
+    port = T.httpd(case, size=100)
+    logs = case.logdir()
+    p = T.run([NETCLIENT, "--port", str(port), "--conns", "4000"], logdir=logs, env={"OBSERVE_MAX_MB": "1"})
+    said = [l for l in p.stderr.splitlines() if l.startswith("libobserve:")]
+    T.eq(len(said), 1, "the library says it once: %r" % said)
+    T.true("is full (OBSERVE_MAX_MB=1)" in said[0] and "dropped and counted" in said[0], said[0])
+    (name,) = os.listdir(logs)
+    db = os.path.join(case.dir, "o.db")
+    load = T.tool(T.SLICER, "load", "-o", db, logs)
+    T.true(name in load.stderr and "the library dropped" in load.stderr and "incomplete" in load.stderr,
+           "load names the log that lost records: %r" % load.stderr)
+    T.true("1 logs incomplete" in load.stdout, load.stdout)
+    summary = T.tool(T.SLICER, "summary", db)
+    T.true("incomplete: 1 process dropped" in summary.stderr, "summary says so: %r" % summary.stderr)
+    empty = case.logdir("empty")
+    p = T.tool(T.SLICER, "load", "-o", db, empty)
+    T.true("no logs (*.olog) there" in p.stderr and empty in p.stderr, "an empty directory is said: %r" % p.stderr)
+
+
 def _under_strace(logs, strace_args, argv):
     """argv, observed in logs, under strace with the given -e options
     (strace itself unobserved: the variables go to the program through env)."""
