@@ -3,6 +3,7 @@
 always runs, and a log directory the library must not trust is refused."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,38 @@ def help_and_usage_errors(case):
         p = _observe(args)
         T.eq(p.returncode, 2, "exit status for %s" % args)
         T.true(want in p.stderr, "%s: %r" % (args, p.stderr))
+
+
+@test
+def programs_it_cannot_see_are_named(case):
+    """observe run names a Go program (hey: dynamically linked, yet it makes
+    its own system calls) and a static one before they start, runs them
+    unharmed, and says after the run that they left no log; a program it
+    does see gets no such word, and -q silences all of it."""
+    port = T.httpd(case, size=100)
+    d = case.logdir()
+    cases = [([os.path.join(T.PROGS, "netclient-static"), "--port", str(port)], "is statically linked")]
+    if shutil.which("hey"):
+        cases.append((["hey", "-n", "3", "-c", "1", "http://127.0.0.1:%d/" % port], "is a Go program"))
+    for argv, what in cases:
+        plain = T.run(argv, check=False)
+        p = _observe(["run", "-d", d, "--"] + argv)
+        T.eq(p.returncode, plain.returncode, "%s: exit status" % argv[0])
+        T.true(what in p.stderr, "%s: named before the start: %r" % (argv[0], p.stderr))
+        T.true("left no log in %s" % d in p.stderr, "%s: no log, said after the run: %r" % (argv[0], p.stderr))
+        T.eq(_observe(["run", "-q", "-d", d, "--"] + argv).stderr, "", "-q: not a word")
+    T.eq(os.listdir(d), [], "no log")
+    p = _observe(["run", "-d", d, "--", NETCLIENT, "--port", str(port)])
+    T.eq((p.returncode, p.stderr), (0, ""), "an observed program: no word")
+    p = _observe(["run", "-d", d, "--", "sh", "-c", "exit 7"])
+    T.eq(p.returncode, 7, "the program's exit status")
+    p = _observe(["run", "-d", d, "--", "sh", "-c", "kill -TERM $$"])
+    T.eq(p.returncode, -signal.SIGTERM, "a program killed by a signal: so is the wrapper")
+    p = subprocess.run([OBSERVE, "run", "-d", d, "--", "cat"], input="stdin reaches the program\n",
+                       capture_output=True, text=True)
+    T.eq(p.stdout, "stdin reaches the program\n", "standard input")
+    if not shutil.which("hey"):
+        raise T.Skip("hey (a Go program, a Debian package) is not installed: the static case alone was run")
 
 
 @test
