@@ -1,9 +1,10 @@
-/* obs.h — internals of libobserve.so shared by its three parts:
+/* obs.h — internals of libobserve.so shared by its four parts:
  *   obs_log.c    configuration, the per-process log file and its records;
  *   obs_track.c  the phase logic (what each call means for T1–T7);
- *   obs_wrap.c   the exported interposers, one thin shape for all.
+ *   obs_wrap.c   the exported interposers, one thin shape for all;
+ *   obs_clock.c  the timestamps.
  *
- * Hot path contract (DESIGN.md, principle 2): an fd that is not a tracked
+ * Hot path contract (docs/design.md, principle 2): an fd that is not a tracked
  * socket costs one table lookup and the real call; a tracked call costs one
  * or two clock reads and a few stores into the mapped log.  No malloc, no
  * lock, no system call of our own, no dlsym.

@@ -1,13 +1,14 @@
 /* obs_track.c — what each interposed call means for the phase contract.
  *
- * DESIGN.md fixes the timestamps; this file turns calls into them.  A TCP
- * connection's record is reserved in the log at connect()/accept() and its
- * fields are updated in place.  A request/response "exchange" starts when
- * bytes move in the request direction after bytes moved the other way (or
- * first); each exchange has its own record.  For a client the request
- * direction is out (send); for an accepted (server-side) connection it is in.
- * Datagram sockets pair each datagram sent to a peer with the next datagram
- * received from that peer.
+ * docs/design.md fixes the timestamps; this file turns calls into them, by
+ * the phase table of the TCP section below, which every write of a
+ * connection's phase follows.  A TCP connection's record is reserved in the
+ * log at connect()/accept() and its fields are updated in place.  A
+ * request/response "exchange" begins at the entry of a request call made
+ * after response bytes (or first); each exchange has its own record.  For a
+ * client the request direction is out (send); for an accepted (server-side)
+ * connection it is in.  Datagram sockets pair each datagram sent to a peer
+ * with the next datagram received from that peer.
  */
 #include "obs.h"
 

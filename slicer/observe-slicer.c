@@ -258,8 +258,12 @@ static void summary_usage(FILE *f)
             "\n"
             "For each group of connections (default --by server: the server's label when\n"
             "known, else peer address:port), the count, min, median, p90, p99, max and mean\n"
-            "of each phase T1-T7 in milliseconds.  Percentiles interpolate linearly between\n"
-            "the closest ranks; a phase is counted only where it happened.\n"
+            "of each phase T1-T7 in milliseconds.  T1, T6 and T7 are counted per connection,\n"
+            "T2-T5 per request (each exchange of a keep-alive connection): the column 'per'\n"
+            "says which.  Percentiles interpolate linearly between the closest ranks; a\n"
+            "phase is counted only where it happened.  Notes on stderr say what the figures\n"
+            "leave out: connections without T7 (still open, or their process died), those\n"
+            "closed out at their process's exit, processes that dropped records.\n"
             "\n"
             "%s",
             slc_prog, obs_filter_help);
