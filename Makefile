@@ -36,7 +36,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/tests/libctorconnect.so \
-     $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient \
+     $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient $(B)/tsan/twothreads \
      $(B)/tests/netclient-fortify $(B)/tests/netclient-static $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
 
 $(B) $(B)/tests $(B)/asan $(B)/tsan $(B)/gen $(B)/fuzz:
@@ -53,6 +53,9 @@ $(B)/tsan/libobserve.so: $(LIB_SRC) $(LIB_HDR) | $(B)/tsan
 	$(CC) $(WARN) -O1 -g -fsanitize=thread -fPIC -shared -fvisibility=hidden -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(B)/tsan/netclient: tests/progs/netclient.c | $(B)/tsan
+	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
+
+$(B)/tsan/twothreads: tests/progs/twothreads.c tests/progs/progs.h | $(B)/tsan
 	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
 
 $(B)/gen/obs_db_sql.h: scripts/sql2c $(DB_SQL) | $(B)/gen

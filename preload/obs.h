@@ -152,7 +152,7 @@ struct obs_conn_slot {
     uint32_t phase;  /* enum obs_phase */
     struct obs_xchg_slot *xchg; /* the current exchange, or NULL */
     uint64_t req_t0;     /* entry of the request call that began the current exchange */
-    uint32_t pending;    /* 1: that call has entered, its exchange has no record yet */
+    uint32_t pending;    /* 1: that call has entered, its exchange has no record yet; 2: being made */
     uint32_t prev_phase; /* the phase before it, restored if it moves nothing */
 };
 

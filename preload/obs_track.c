@@ -299,9 +299,9 @@ static struct obs_conn_slot *obs_conn_new(int fd, int side, const struct sockadd
 
 static void obs_conn_set_established(struct obs_conn_slot *c, uint64_t t)
 {
-    if (c->phase == OBS_PH_CONNECTING) {
+    if (OBS_LD(c->phase) == OBS_PH_CONNECTING) {
         c->f.t_established = t;
-        c->phase = OBS_PH_IDLE;
+        OBS_ST(c->phase, OBS_PH_IDLE);
     }
 }
 
@@ -310,19 +310,19 @@ static void obs_conn_fail(struct obs_conn_slot *c, int err)
 {
     c->f.connect_errno = err;
     c->h.flags |= OBS_RF_FAILED;
-    c->phase = OBS_PH_FAILED;
+    OBS_ST(c->phase, OBS_PH_FAILED);
 }
 
 /* A connect's outcome named by the application's own question (SO_ERROR,
  * connect() again) or by a send or recv that failed: e, or 0 for success. */
 static void obs_conn_outcome(struct obs_conn_slot *c, int e, uint64_t t)
 {
-    if (c->phase == OBS_PH_CONNECTING) {
+    if (OBS_LD(c->phase) == OBS_PH_CONNECTING) {
         if (e == 0 || e == EISCONN)
             obs_conn_set_established(c, t);
         else if (e != EALREADY && e != EINPROGRESS && e != EINTR && e != EAGAIN)
             obs_conn_fail(c, e);
-    } else if (c->phase == OBS_PH_FAILED && c->f.connect_errno == -1 && e > 0 && e != EALREADY &&
+    } else if (OBS_LD(c->phase) == OBS_PH_FAILED && c->f.connect_errno == -1 && e > 0 && e != EALREADY &&
                e != EINPROGRESS && e != EINTR && e != EAGAIN && e != EISCONN) {
         c->f.connect_errno = e;
     }
@@ -351,17 +351,32 @@ static void obs_conn_finished_connecting(struct obs_conn_slot *c, int fd, uint64
         obs_conn_fail(c, -1);
 }
 
+/* A request whose last send returned after its response began (another
+ * thread received it): the request ends where the response begins. */
+static int obs_put_in_order(uint64_t *req_last, uint64_t resp_first)
+{
+    if (resp_first && OBS_LD(*req_last) > resp_first) {
+        OBS_ST(*req_last, resp_first);
+        return 1;
+    }
+    return 0;
+}
+
 static void obs_xchg_close(struct obs_xchg_slot *x)
 {
-    if (x)
-        obs_rec_finalize(x, sizeof x->f);
+    if (!x)
+        return;
+    uint64_t first = OBS_LD(x->f.t_resp_first);
+    if (obs_put_in_order(&x->f.t_req_last, first) || (first && OBS_LD(x->f.t_req_last) == first))
+        __atomic_fetch_or(&x->h.flags, OBS_RF_OVERLAP, __ATOMIC_RELAXED);
+    obs_rec_finalize(x, sizeof x->f);
 }
 
 /* A new exchange record whose request began at t_req (0: a response without
  * a request), replacing the current one. */
 static struct obs_xchg_slot *obs_xchg_open(struct obs_conn_slot *c, uint64_t t_req)
 {
-    struct obs_xchg_slot *prev = c->xchg;
+    struct obs_xchg_slot *prev = OBS_LD(c->xchg);
     if (prev && t_req && t_req < prev->f.t_resp_last)
         t_req = prev->f.t_resp_last; /* another thread's clock, a hair behind */
     obs_xchg_close(prev);
@@ -373,11 +388,25 @@ static struct obs_xchg_slot *obs_xchg_open(struct obs_conn_slot *c, uint64_t t_r
         x->f.t_req_first = t_req;
         obs_rec_publish(x, 0);
     }
-    c->xchg = x;
-    c->pending = 0;
+    __atomic_store_n(&c->xchg, x, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->pending, 0, __ATOMIC_RELEASE);
     if (seq == 1)
         c->f.t_req_first = t_req;
     return x;
+}
+
+/* The exchange a request call began, opened by whichever of the threads
+ * moving bytes on the connection claims it first (pending 1 -> 2); another
+ * waits the few stores it takes (a log that must grow first: a little
+ * longer) until the new record is in place (pending 0). */
+static struct obs_xchg_slot *obs_xchg_open_pending(struct obs_conn_slot *c)
+{
+    uint32_t one = 1;
+    if (__atomic_compare_exchange_n(&c->pending, &one, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return obs_xchg_open(c, OBS_LD(c->req_t0)); /* clears pending */
+    for (int i = 0; i < 1000000 && __atomic_load_n(&c->pending, __ATOMIC_ACQUIRE) == 2; i++)
+        __builtin_ia32_pause();
+    return __atomic_load_n(&c->xchg, __ATOMIC_ACQUIRE);
 }
 
 /* A request call enters on a connection not sending a request: the
@@ -391,10 +420,10 @@ uint64_t obs_on_request_entry(struct obs_conn_slot *c)
         return t0; /* connecting (its first send), or failed */
     if (!obs_begin())
         return t0; /* a handler interrupted our bookkeeping: its return opens the exchange */
-    if (c->phase == OBS_PH_IDLE || c->phase == OBS_PH_RESP) {
-        c->req_t0 = t0;
-        c->prev_phase = c->phase;
-        c->pending = 1;
+    if (OBS_LD(c->phase) == OBS_PH_IDLE || OBS_LD(c->phase) == OBS_PH_RESP) {
+        OBS_ST(c->req_t0, t0);
+        OBS_ST(c->prev_phase, OBS_LD(c->phase));
+        OBS_ST(c->pending, 1);
         __atomic_store_n(&c->phase, OBS_PH_REQ, __ATOMIC_RELAXED);
     }
     obs_end();
@@ -402,57 +431,50 @@ uint64_t obs_on_request_entry(struct obs_conn_slot *c)
 }
 
 /* Bytes moved in the request direction: tok from the call's entry (see
- * obs_entry_time), return time t1. */
+ * obs_entry_time), return time t1.  With another thread receiving, the
+ * response may have begun while this call was in the kernel: the times
+ * both threads write are atomic, and the exchange is put in order when it
+ * is closed (obs_xchg_close). */
 static void obs_conn_request(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
-    struct obs_xchg_slot *x = c->xchg;
-    int mine = tok == OBS_TOK_INREQ || (tok && tok == c->req_t0);
-    if (c->pending)
-        x = obs_xchg_open(c, c->req_t0);
-    else if (!(c->phase == OBS_PH_REQ || (c->phase == OBS_PH_RESP && mine && x)))
+    struct obs_xchg_slot *x = __atomic_load_n(&c->xchg, __ATOMIC_ACQUIRE);
+    int mine = tok == OBS_TOK_INREQ || (tok && tok == OBS_LD(c->req_t0));
+    if (OBS_LD(c->pending)) {
+        x = obs_xchg_open_pending(c);
+    } else if (!(OBS_LD(c->phase) == OBS_PH_REQ || (OBS_LD(c->phase) == OBS_PH_RESP && mine && x))) {
         x = obs_xchg_open(c, tok > OBS_TOK_INREQ ? tok : t1); /* its entry was not seen */
-    uint64_t last = t1;
-    if (c->phase == OBS_PH_RESP && x) {
-        /* the response began while this call was in the kernel */
-        if (x->f.t_resp_first && last > x->f.t_resp_first)
-            last = x->f.t_resp_first;
-        x->h.flags |= OBS_RF_OVERLAP;
-    } else {
-        c->phase = OBS_PH_REQ;
+        OBS_ST(c->phase, OBS_PH_REQ);
     }
-    if (x) {
-        x->f.t_req_last = last;
-        x->f.bytes_sent += n;
-        if (x->f.seq == 1)
-            c->f.t_req_last = last;
-    }
+    if (!x)
+        return;
+    uint64_t last = t1, first = OBS_LD(x->f.t_resp_first);
+    if (first && last > first)
+        last = first;
+    OBS_ST(x->f.t_req_last, last);
+    x->f.bytes_sent += n;
+    if (x->f.seq == 1)
+        OBS_ST(c->f.t_req_last, last);
 }
 
 /* Bytes moved in the response direction, returned at t1. */
 static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
 {
-    struct obs_xchg_slot *x = c->xchg;
-    if (c->pending) /* its request call is still in the kernel (another thread's) */
-        x = obs_xchg_open(c, c->req_t0);
-    else if (c->phase != OBS_PH_REQ && c->phase != OBS_PH_RESP)
+    struct obs_xchg_slot *x = __atomic_load_n(&c->xchg, __ATOMIC_ACQUIRE);
+    if (OBS_LD(c->pending)) /* its request call is still in the kernel (another thread's) */
+        x = obs_xchg_open_pending(c);
+    else if (OBS_LD(c->phase) != OBS_PH_REQ && OBS_LD(c->phase) != OBS_PH_RESP)
         x = obs_xchg_open(c, 0); /* a server's greeting: no request before it */
-    if (c->phase != OBS_PH_RESP) {
-        c->phase = OBS_PH_RESP;
-        if (x) {
-            x->f.t_resp_first = t1;
-            if (x->f.t_req_last > t1) { /* a request call on another thread returned later */
-                x->f.t_req_last = t1;
-                x->h.flags |= OBS_RF_OVERLAP;
-            }
-        }
+    if (OBS_LD(c->phase) != OBS_PH_RESP) {
+        OBS_ST(c->phase, OBS_PH_RESP);
+        if (x)
+            OBS_ST(x->f.t_resp_first, t1);
     }
     if (x) {
         x->f.t_resp_last = t1;
         x->f.bytes_received += n;
         if (x->f.seq == 1) {
-            c->f.t_resp_first = x->f.t_resp_first;
+            OBS_ST(c->f.t_resp_first, OBS_LD(x->f.t_resp_first));
             c->f.t_resp_last = t1;
-            c->f.t_req_last = x->f.t_req_last;
         }
     }
     c->f.t_resp_end = t1;
@@ -491,14 +513,14 @@ void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen
     if (!c)
         return;
     uint32_t flags = 0;
-    c->phase = OBS_PH_CONNECTING;
+    OBS_ST(c->phase, OBS_PH_CONNECTING);
     if (ret == 0)
         obs_conn_set_established(c, t1);
     else if (err == EINPROGRESS || err == EINTR) /* EINTR: a blocking connect goes on in the kernel */
         flags |= err == EINPROGRESS ? OBS_RF_NONBLOCK : 0;
     else
         obs_conn_fail(c, err);
-    if (c->phase != OBS_PH_FAILED)
+    if (OBS_LD(c->phase) != OBS_PH_FAILED)
         obs_local_addr(fd, &c->f.local);
     obs_attach_resolution(&c->f, t0);
     obs_rec_publish(c, flags | c->h.flags);
@@ -528,7 +550,7 @@ void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t 
     struct obs_conn_slot *c = obs_conn_new(fd, 1, sa, salen, t1);
     if (!c)
         return;
-    c->phase = OBS_PH_CONNECTING;
+    OBS_ST(c->phase, OBS_PH_CONNECTING);
     obs_conn_set_established(c, t1);
     obs_local_addr(fd, &c->f.local);
     obs_rec_publish(c, 0);
@@ -648,7 +670,7 @@ static void obs_udp_close(struct obs_udp_slot *u, uint64_t t_close)
 
 static void obs_conn_out(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
-    if (c->phase == OBS_PH_CONNECTING)
+    if (OBS_LD(c->phase) == OBS_PH_CONNECTING)
         obs_conn_set_established(c, tok > OBS_TOK_INREQ ? tok : t1);
     OBS_ADD(c->f.bytes_sent, n);
     OBS_ADD(c->f.send_calls, 1);
@@ -660,7 +682,7 @@ static void obs_conn_out(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64
 
 static void obs_conn_in(struct obs_conn_slot *c, size_t n, uint64_t tok, uint64_t t1)
 {
-    if (c->phase == OBS_PH_CONNECTING)
+    if (OBS_LD(c->phase) == OBS_PH_CONNECTING)
         obs_conn_set_established(c, t1);
     OBS_ADD(c->f.bytes_received, n);
     OBS_ADD(c->f.recv_calls, 1);
@@ -690,10 +712,10 @@ static void obs_conn_moved(int out, struct obs_conn_slot *c, size_t n, uint64_t 
  * sends and gets ECONNREFUSED).  err is the call's errno (0 for EOF). */
 static void obs_conn_nothing_moved(struct obs_conn_slot *c, int out, uint64_t tok, int err, uint64_t t1)
 {
-    if (c->pending && tok > OBS_TOK_INREQ && tok == c->req_t0 && (out ^ (int)c->f.side)) {
-        c->pending = 0;
-        c->phase = c->prev_phase;
-    }
+    uint32_t one = 1;
+    if (tok > OBS_TOK_INREQ && tok == OBS_LD(c->req_t0) && (out ^ (int)c->f.side) &&
+        __atomic_compare_exchange_n(&c->pending, &one, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        OBS_ST(c->phase, OBS_LD(c->prev_phase));
     if (err && err != EAGAIN && err != EINTR)
         obs_conn_outcome(c, err, t1);
 }
@@ -703,7 +725,7 @@ void obs_on_nothing_moved(struct obs_fd *e, int out, uint64_t tok, int err)
     struct obs_conn_slot *c = OBS_LD(e->rec);
     if (OBS_LD(e->kind) != OBS_FD_TCP || !c)
         return;
-    if (tok <= OBS_TOK_INREQ && c->phase != OBS_PH_CONNECTING && c->phase != OBS_PH_FAILED)
+    if (tok <= OBS_TOK_INREQ && OBS_LD(c->phase) != OBS_PH_CONNECTING && OBS_LD(c->phase) != OBS_PH_FAILED)
         return; /* the common case: a non-blocking read found nothing */
     int saved = errno;
     obs_apply_or_queue(&(struct obs_later_call){ .what = LATER_NOTHING, .rec = c, .a = out, .b = err, .t0 = tok,
@@ -756,16 +778,16 @@ void obs_on_in(struct obs_fd *e, int fd, size_t n, uint64_t t0, uint64_t t1, con
 /* An event wait reported this connection ready at t1. */
 static void obs_conn_ready(struct obs_conn_slot *c, int fd, int readable, int writable, int error, uint64_t t1)
 {
-    if (c->phase == OBS_PH_CONNECTING) {
+    if (OBS_LD(c->phase) == OBS_PH_CONNECTING) {
         /* writable (or in error) means the connect finished, not that it
          * succeeded: a refused connect is writable too */
         if (writable || error)
             obs_conn_finished_connecting(c, fd, t1);
         return;
     }
-    if (readable && c->f.side == 0 && c->phase == OBS_PH_REQ) {
-        struct obs_xchg_slot *x = c->xchg;
-        if (x && !c->pending && x->f.t_resp_ready == 0) {
+    if (readable && c->f.side == 0 && OBS_LD(c->phase) == OBS_PH_REQ) {
+        struct obs_xchg_slot *x = OBS_LD(c->xchg);
+        if (x && !OBS_LD(c->pending) && x->f.t_resp_ready == 0) {
             x->f.t_resp_ready = t1;
             if (x->f.seq == 1)
                 c->f.t_resp_ready = t1;
@@ -827,15 +849,16 @@ static void obs_release_now(enum obs_fd_kind kind, void *rec, int fd, enum obs_g
         struct obs_conn_slot *c = rec;
         if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
             return;
-        if (c->phase == OBS_PH_CONNECTING && how != GONE_UNSEEN && obs_kernel_connected(fd) == 0) {
+        if (OBS_LD(c->phase) == OBS_PH_CONNECTING && how != GONE_UNSEEN && obs_kernel_connected(fd) == 0) {
             obs_conn_fail(c, -1); /* the program gave up waiting */
             c->h.flags |= OBS_RF_GAVE_UP;
         }
         if (how == GONE_EXIT)
             c->h.flags |= OBS_RF_EXIT;
         c->f.t_close = t_close;
-        obs_xchg_close(c->xchg);
-        c->xchg = NULL;
+        obs_put_in_order(&c->f.t_req_last, c->f.t_resp_first);
+        obs_xchg_close(OBS_LD(c->xchg));
+        OBS_ST(c->xchg, NULL);
         obs_rec_finalize(c, CONN_FIELDS_SIZE);
     } else if (kind == OBS_FD_UDP) {
         struct obs_udp_slot *u = rec;

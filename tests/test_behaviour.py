@@ -212,6 +212,28 @@ def a_reader_thread_gets_the_answer_before_the_send_returns(case):
 
 
 @test
+def a_reader_thread_under_thread_sanitizer(case):
+    """The same two threads on one connection, with ThreadSanitizer builds
+    of the library and the client: no report, and the exchanges exact."""
+    if T.SANITIZE:
+        raise T.Skip("the ThreadSanitizer run is part of the normal pass")
+    n = 10
+    port = _bulk_server(case)
+    logs = case.logdir()
+    env = dict(T.env_observed(logs), LD_PRELOAD=os.path.join(T.BUILD, "tsan", "libobserve.so"),
+               TSAN_OPTIONS="halt_on_error=0 exitcode=66")
+    p = subprocess.run([os.path.join(T.BUILD, "tsan", "twothreads"), str(port), str(n), str(4 << 20)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    if "FATAL: ThreadSanitizer" in p.stderr:
+        raise T.Skip("ThreadSanitizer cannot run on this kernel: " + p.stderr.strip().splitlines()[0])
+    T.true("WARNING: ThreadSanitizer" not in p.stderr, "ThreadSanitizer reports:\n" + p.stderr[-3000:])
+    T.eq(p.returncode, 0, "exit status")
+    (c,) = T.records(logs, "conn")
+    T.eq(c["exchanges"], n, "one exchange per request")
+    T.eq(len({x["bytes_sent"] for x in T.records(logs, "xchg")}), 1, "every exchange holds one whole request")
+
+
+@test
 def waits_and_lookups_before_the_first_socket_are_counted(case):
     logs = case.logdir()
     port = T.httpd(case, size=100)
