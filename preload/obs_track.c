@@ -480,12 +480,6 @@ static void obs_conn_response(struct obs_conn_slot *c, size_t n, uint64_t t1)
     c->f.t_resp_end = t1;
 }
 
-/* connect() again on a connection in progress: it reports the outcome */
-static void obs_conn_connect_again(struct obs_conn_slot *c, int ret, int err, uint64_t t1)
-{
-    obs_conn_outcome(c, ret == 0 ? 0 : err, t1);
-}
-
 void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len, int ret,
                     int err, uint64_t t0, uint64_t t1)
 {
@@ -807,12 +801,6 @@ void obs_on_ready(struct obs_fd *e, int fd, int readable, int writable, int erro
                                                  .t1 = t1 });
 }
 
-/* SO_ERROR read by the application: the outcome of a connect in progress. */
-static void obs_conn_sockopt_error(struct obs_conn_slot *c, int value, uint64_t t1)
-{
-    obs_conn_outcome(c, value, t1);
-}
-
 void obs_on_sockopt_error(struct obs_fd *e, int value, uint64_t t1)
 {
     struct obs_conn_slot *c = OBS_LD(e->rec);
@@ -1008,9 +996,9 @@ static void obs_apply(const struct obs_later_call *q)
     case LATER_UDP_OUT: obs_udp_sent(q->rec, &q->addr, q->n, q->t1); break;
     case LATER_UDP_IN: obs_udp_received(q->rec, q->has_addr ? &q->addr : NULL, q->n, q->t1); break;
     case LATER_READY: obs_conn_ready(q->rec, q->a, q->b & 1, q->b & 2, q->b & 4, q->t1); break;
-    case LATER_SOCKOPT: obs_conn_sockopt_error(q->rec, q->a, q->t1); break;
+    case LATER_SOCKOPT: obs_conn_outcome(q->rec, q->a, q->t1); break; /* SO_ERROR read */
     case LATER_SHUTDOWN: obs_conn_shutdown(q->rec, q->t0); break;
-    case LATER_CONNECT_AGAIN: obs_conn_connect_again(q->rec, q->a, q->b, q->t1); break;
+    case LATER_CONNECT_AGAIN: obs_conn_outcome(q->rec, q->a == 0 ? 0 : q->b, q->t1); break;
     case LATER_RELEASE: obs_release_now((enum obs_fd_kind)q->kind, q->rec, q->a, (enum obs_gone)q->b, q->t1); break;
     case LATER_NOTHING: obs_conn_nothing_moved(q->rec, q->a, q->t0, q->b, q->t1); break;
     }

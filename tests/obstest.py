@@ -145,6 +145,25 @@ def udp_server(case, drop_every=0):
     return int(m.group(1))
 
 
+def unanswering_listener(case):
+    """A loopback port whose listener never answers: its accept queue is
+    full, so further SYNs are dropped and a connect stays in progress until
+    the client gives up.  Closed when the test ends."""
+    import socket
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", lst.getsockname()[1]))
+        fillers.append(s)
+    case.cleanups.append(lambda: [s.close() for s in fillers + [lst]])
+    time.sleep(0.2)
+    return lst.getsockname()[1]
+
+
 def free_port():
     import socket
     s = socket.socket()

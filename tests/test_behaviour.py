@@ -249,24 +249,10 @@ def waits_and_lookups_before_the_first_socket_are_counted(case):
 
 @test
 def connect_to_a_port_that_never_answers(case):
-    # A listener whose accept queue is full drops further SYNs: the connect
-    # stays in progress until the client gives up.
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(0)
-    port = lst.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    time.sleep(0.2)
+    # The connect stays in progress until the client gives up.
+    port = T.unanswering_listener(case)
     logs = case.logdir()
     p = T.run([NETCLIENT, "--port", str(port), "--mode", "poll", "--timeout-ms", "400"], logdir=logs, check=False)
-    for s in fillers:
-        s.close()
-    lst.close()
     T.true("connect_errno=110" in p.stdout, "client timed out: %s" % p.stdout)
     conns = T.records(logs, "conn")
     T.eq(len(conns), 1, "connections")

@@ -8,9 +8,7 @@ JVM's HTTP client, which reads responses on a thread of its own.  Each test
 fails when the defect of its kind comes back (the recorded outcome, close
 or exchange count would be wrong)."""
 import os
-import socket
 import sqlite3
-import time
 
 import obstest as T
 from obstest import test
@@ -68,18 +66,7 @@ def a_client_that_gives_up_connecting(case):
     """curl --connect-timeout against a listener that never answers (its
     accept queue is full): failed, marked as given up, no T1."""
     T.need("curl")
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(0)
-    port = lst.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex(("127.0.0.1", port))
-        fillers.append(s)
-    case.cleanups.append(lambda: [s.close() for s in fillers + [lst]])
-    time.sleep(0.2)
+    port = T.unanswering_listener(case)
     logs = case.logdir()
     p = T.run(["curl", "-s", "--connect-timeout", "0.3", "http://127.0.0.1:%d/" % port], logdir=logs, check=False)
     T.eq(p.returncode, 28, "curl timed out connecting")
