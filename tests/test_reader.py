@@ -119,7 +119,9 @@ def files_that_are_not_logs(case):
 def a_version_1_log_is_read(case):
     """tests/fixtures/v1-keepalive.olog: two keep-alive connections of three
     exchanges each, written by the version 1 library (whose connection
-    t_resp_last was the last byte of any exchange)."""
+    t_resp_last was the last byte of any exchange). It was made with the
+    library of commit 5b58af4: netclient --port P --requests 3 --conns 2
+    --mode epoll against observe-httpd --backend epoll --size 100."""
     path = os.path.join(T.ROOT, "tests", "fixtures", "v1-keepalive.olog")
     (log,) = [T.read_log(path)]
     T.eq(log.problems, [], "no problem reported")
