@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -60,7 +61,7 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
     X(close) X(shutdown) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(close_range) X(closefrom) \
     X(select) X(pselect) X(poll) X(ppoll) \
     X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
-    X(getsockopt) X(getaddrinfo) X(fork) X(longjmp) X(_longjmp) X(siglongjmp) X(__longjmp_chk) \
+    X(getsockopt) X(getaddrinfo) X(fork) X(clone) X(longjmp) X(_longjmp) X(siglongjmp) X(__longjmp_chk) \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(pipe) X(pipe2) \
     X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk) X(syscall)
 
@@ -96,12 +97,13 @@ struct obs_fd {
 #define OBS_LD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define OBS_ST(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
-#define OBS_FD_CAP (1u << 20) /* fds at or above this are not tracked (counted) */
+#define OBS_FD_CAP (1u << 20) /* the table's most entries: fds at or above are not tracked (counted) */
 extern OBS_HIDDEN struct obs_fd *obs_fds;
+extern OBS_HIDDEN unsigned obs_fd_cap; /* entries in the table: OBS_FD_CAP, fewer under RLIMIT_AS */
 
 static inline struct obs_fd *obs_lookup(int fd)
 {
-    if (OBS_UNLIKELY((unsigned)fd >= OBS_FD_CAP || obs_fds == NULL))
+    if (OBS_UNLIKELY((unsigned)fd >= obs_fd_cap || obs_fds == NULL))
         return NULL;
     struct obs_fd *e = &obs_fds[fd];
     return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) ? e : NULL;
@@ -216,7 +218,7 @@ OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
 #define OBS_COUNT(field, n) obs_count(offsetof(struct obs_counters, field), (n))
 OBS_HIDDEN int obs_wait_mode_all(void);
 OBS_HIDDEN void obs_note_fd(int fd);
-OBS_HIDDEN void obs_log_abandon(void);
+OBS_HIDDEN void obs_clone_child(void);
 extern OBS_HIDDEN int obs_fd_hiwater;
 
 /* obs_track.c: what each call means */

@@ -18,25 +18,26 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
 OBS_HIDDEN struct obs_libc obs_libc;
 OBS_HIDDEN struct obs_fd *obs_fds;
+OBS_HIDDEN unsigned obs_fd_cap = OBS_FD_CAP;
 OBS_HIDDEN int obs_fd_hiwater = -1;
 OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
-/* Set while this thread is inside the log's slow paths: a signal handler that
- * lands there and records must drop its record instead of deadlocking. */
+/* Set while this thread is inside the log's slow paths or a fork's prepare
+ * handler: a record made from there (a program's atfork handler that sends)
+ * is dropped instead of waiting for what this very thread holds. */
 static __thread int obs_tls_busy __attribute__((tls_model("initial-exec")));
-/* Which slow path this thread is in, for a handler that leaves it by a long
- * jump and never comes back (obs_log_abandon). */
-static __thread uint8_t obs_tls_creating, obs_tls_growing __attribute__((tls_model("initial-exec")));
 
 /* LOG_FORKING: no log yet, and a fork is under way: nobody may start
  * creating one until it is over (the child would inherit a half-made log). */
@@ -57,6 +58,9 @@ static struct {
     ino_t ino;
     int grow_lock;                  /* spin lock for the grow slow path */
     int warned;
+    dev_t err_dev;                  /* what fd 2 was when we started: we speak only there */
+    ino_t err_ino;
+    int err_known;
 } L = { .state = LOG_NONE };
 
 void obs_bind_libc(void)
@@ -72,8 +76,11 @@ static void obs_say(int *once, const char *msg)
 {
     if (__atomic_exchange_n(once, 1, __ATOMIC_RELAXED) || getenv("OBSERVE_QUIET"))
         return;
+    /* Not into a socket, nor into a file the program has since opened as
+     * fd 2: only where its stderr was when it started. */
     struct stat st;
-    if (fstat(2, &st) != 0 || S_ISSOCK(st.st_mode))
+    if (!L.err_known || fstat(2, &st) != 0 || S_ISSOCK(st.st_mode) || st.st_dev != L.err_dev ||
+        st.st_ino != L.err_ino)
         return;
     if (REAL(write))
         (void)!REAL(write)(2, msg, strlen(msg));
@@ -96,7 +103,7 @@ static void obs_warn_dropping(void)
         return;
     char msg[PATH_MAX + 512];
     int saved = errno;
-    snprintf(msg, sizeof msg, "libobserve: %s is full (OBSERVE_MAX_MB=%llu) or the disk is: records from now on "
+    snprintf(msg, sizeof msg, "libobserve: %s cannot grow (OBSERVE_MAX_MB=%llu, a full disk or ulimit -f): records from now on "
              "are dropped and counted\n", L.path, (unsigned long long)(L.capacity >> 20));
     obs_say(&said, msg);
     errno = saved;
@@ -121,6 +128,29 @@ static int obs_tags_valid(const char *s)
             return 0;
         s++;
     }
+}
+
+/* Under a finite RLIMIT_AS the program must not feel what we map: the fd
+ * table and the log's mapping together take at most 1/32 of the limit (a
+ * quarter of that for the table, the rest for the log), so a program that
+ * needs nearly all of its limit still gets it. */
+#define OBS_AS_SHARE 32
+
+static void obs_fit_address_space(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t budget = (uint64_t)r.rlim_cur / OBS_AS_SHARE;
+    uint64_t table = budget / 4 / sizeof(struct obs_fd);
+    if (table < 1024)
+        table = 1024;
+    if (table < obs_fd_cap)
+        obs_fd_cap = (unsigned)table;
+    uint64_t log = budget - budget / 4;
+    log = log > OBS_HEADER_SIZE + (1u << 20) ? (log - OBS_HEADER_SIZE) & ~(uint64_t)0xfffff : 1u << 20;
+    if (log < L.capacity)
+        L.capacity = log;
 }
 
 static void obs_configure(void)
@@ -150,7 +180,14 @@ static void obs_configure(void)
         strcpy(L.dir + c + 1, dir);
     }
     if (tags && *tags) {
-        if (strlen(tags) >= sizeof L.tags || obs_tags_valid(tags) != 0) {
+        if (strlen(tags) >= sizeof L.tags) {
+            char limit[80];
+            snprintf(limit, sizeof limit, "%zu bytes given, at most %zu", strlen(tags), sizeof L.tags - 1);
+            obs_warn("OBSERVE_TAGS is too long", limit);
+            L.state = LOG_DISABLED;
+            return;
+        }
+        if (obs_tags_valid(tags) != 0) {
             obs_warn("invalid OBSERVE_TAGS (want key=value,... with keys of [A-Za-z0-9_.:-] and no ',' in values)", NULL);
             L.state = LOG_DISABLED;
             return;
@@ -174,6 +211,7 @@ static void obs_configure(void)
         }
         L.capacity = mb << 20;
     }
+    obs_fit_address_space();
     return;
 bad_dir:
     obs_warn("OBSERVE_DIR is too long", NULL);
@@ -193,11 +231,17 @@ __attribute__((constructor)) static void obs_init(void)
         L.state = LOG_DISABLED;
         return;
     }
+    struct stat err;
+    if (fstat(2, &err) == 0) {
+        L.err_dev = err.st_dev;
+        L.err_ino = err.st_ino;
+        L.err_known = 1;
+    }
     obs_configure();
     if (L.state == LOG_DISABLED)
         return;
     obs_clock_init();
-    void *t = mmap(NULL, (size_t)OBS_FD_CAP * sizeof(struct obs_fd), PROT_READ | PROT_WRITE,
+    void *t = mmap(NULL, (size_t)obs_fd_cap * sizeof(struct obs_fd), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (t == MAP_FAILED) {
         L.state = LOG_DISABLED;
@@ -217,28 +261,87 @@ __attribute__((destructor)) static void obs_fini(void)
         obs_close_all_at_exit(obs_now());
 }
 
+/* ---- the slow paths run with signals blocked ----------------------------- */
+
+/* Creating the log and growing it hold the only locks the library has.  A
+ * signal handler of the program's that landed inside them could call fork()
+ * (async-signal-safe), whose prepare handler would wait for the lock its
+ * own thread holds, or leave them by a long jump.  With every signal
+ * blocked there, a handler runs only after the slow path is over.  Two
+ * system calls, once per log and once per few hundred KiB of records. */
+static void obs_signals_off(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void obs_signals_on(const sigset_t *old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 /* ---- creating the log ---------------------------------------------------- */
 
 /* Opens the log directory if it can be trusted; returns its fd or -1 with
- * the reason.  A symbolic link in its place is followed only if it is ours:
- * one planted in /tmp by someone else (the default directory is
- * /tmp/observe-UID) would send our logs into any directory of ours it
- * names.  The log is then created relative to this fd, so the directory
- * checked is the directory written. */
+ * the reason.  What is checked is what was opened, never what a path named
+ * a moment before (someone who can rename at that path could swap a
+ * directory and a link between a look and an open).  A symbolic link in its
+ * place is followed only if it is ours (one planted in /tmp by someone else,
+ * the default being /tmp/observe-UID, would send our logs into any
+ * directory of ours it names) and only one level: its target must be the
+ * directory itself.  The log is then created relative to the fd, so the
+ * directory checked is the directory written. */
+static int obs_dir_open_link(int parent, const char *name, const char *dir, char *why, size_t whylen)
+{
+    struct stat st;
+    char target[PATH_MAX];
+    int lfd = REAL(openat)(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (lfd < 0 || fstat(lfd, &st) != 0 || !S_ISLNK(st.st_mode)) {
+        snprintf(why, whylen, "log directory %s changed while it was opened", dir);
+    } else if (st.st_uid != geteuid()) {
+        snprintf(why, whylen, "log directory %s is a symbolic link owned by uid %u, not by us", dir,
+                 (unsigned)st.st_uid);
+    } else {
+        ssize_t n = readlinkat(lfd, "", target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            REAL(close)(lfd);
+            int dfd = REAL(openat)(parent, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (dfd < 0)
+                snprintf(why, whylen, "cannot open log directory %s (a link to %.200s): %s", dir, target, strerror(errno));
+            return dfd;
+        }
+        snprintf(why, whylen, "cannot read the link %s: %s", dir, strerror(errno));
+    }
+    if (lfd >= 0)
+        REAL(close)(lfd);
+    return -1;
+}
+
 static int obs_dir_open(const char *dir, char *why, size_t whylen)
 {
     struct stat st;
     (void)mkdir(dir, 0700);
-    if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid()) {
-        snprintf(why, whylen, "log directory %s is a symbolic link owned by uid %u, not by us", dir,
-                 (unsigned)st.st_uid);
-        return -1;
-    }
-    int dfd = REAL(open)(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
+    char parent_path[PATH_MAX];
+    const char *slash = strrchr(dir, '/'); /* dir is absolute */
+    size_t plen = slash == dir ? 1 : (size_t)(slash - dir);
+    memcpy(parent_path, dir, plen);
+    parent_path[plen] = '\0';
+    const char *name = slash[1] ? slash + 1 : ".";
+    int parent = REAL(open)(parent_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (parent < 0) {
         snprintf(why, whylen, "cannot open log directory %s: %s", dir, strerror(errno));
         return -1;
     }
+    int dfd = REAL(openat)(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR))
+        dfd = obs_dir_open_link(parent, name, dir, why, whylen);
+    else if (dfd < 0)
+        snprintf(why, whylen, "cannot open log directory %s: %s", dir, strerror(errno));
+    REAL(close)(parent);
+    if (dfd < 0)
+        return -1;
     int rc = fstat(dfd, &st);
     if (rc != 0)
         snprintf(why, whylen, "cannot stat log directory %s", dir);
@@ -369,11 +472,26 @@ static int obs_log_link(int fd, int dfd, const char *name)
     return errno == EEXIST ? -1 : linkat(fd, "", dfd, name, AT_EMPTY_PATH);
 }
 
+/* The most bytes the file may have under RLIMIT_FSIZE: growing past it
+ * would raise SIGXFSZ, which kills the program.  A limit set later by the
+ * program is read at each growth. */
+static uint64_t obs_file_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_FSIZE, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return UINT64_MAX;
+    return (uint64_t)r.rlim_cur & ~(uint64_t)4095;
+}
+
 /* Size the new file, map it and write its header.  0, or an errno. */
 static int obs_log_fill(int fd)
 {
     struct stat st;
     size_t first = OBS_HEADER_SIZE + obs_grow_step(0);
+    if (first > obs_file_limit())
+        first = (size_t)obs_file_limit();
+    if (first < OBS_HEADER_SIZE + 4096)
+        return EFBIG;
     int err = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, (off_t)first);
     if (err)
         return err;
@@ -501,16 +619,17 @@ int obs_log_ensure(void)
             continue;
         char why[PATH_MAX + 512];
         int saved = errno;
+        sigset_t mask;
+        obs_signals_off(&mask);
         obs_tls_busy = 1;
-        obs_tls_creating = 1;
         int ok = obs_log_create(why, sizeof why) == 0;
-        obs_tls_creating = 0;
         obs_tls_busy = 0;
         if (!ok)
             obs_warn(why, NULL);
         __atomic_store_n(&L.state, ok ? LOG_READY : LOG_FAILED, __ATOMIC_RELEASE);
         if (ok)
             obs_carry_before_log(L.hdr);
+        obs_signals_on(&mask); /* a handler held until now finds the log made */
         obs_clock_note();
         errno = saved;
         return ok;
@@ -547,18 +666,21 @@ static int obs_grow(uint64_t need)
     if (obs_tls_busy)
         return -1;
     int saved = errno, rc = 0;
+    sigset_t mask;
+    obs_signals_off(&mask);
     obs_tls_busy = 1;
     obs_grow_lock();
-    obs_tls_growing = 1;
     uint64_t have = __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE);
     if (need > have) {
         uint64_t want = need + obs_grow_step(have);
         if (want > L.map_len)
             want = L.map_len;
+        if (want > obs_file_limit())
+            want = obs_file_limit();
         int fd = REAL(open)(L.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         rc = -1;
-        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == L.dev && st.st_ino == L.ino &&
+        if (want >= need && fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == L.dev && st.st_ino == L.ino &&
             posix_fallocate(fd, 0, (off_t)want) == 0) {
             obs_prefault(L.hdr, have, want);
             __atomic_store_n(&L.extended, want, __ATOMIC_RELEASE);
@@ -567,9 +689,9 @@ static int obs_grow(uint64_t need)
         if (fd >= 0)
             REAL(close)(fd);
     }
-    obs_tls_growing = 0;
     obs_grow_unlock();
     obs_tls_busy = 0;
+    obs_signals_on(&mask);
     errno = saved;
     return rc;
 }
@@ -577,26 +699,28 @@ static int obs_grow(uint64_t need)
 /* ---- records ------------------------------------------------------------ */
 
 /* Reserve a zeroed slot for a record; NULL (and the drop counted) if there
- * is no room.  The caller fills the fields, then obs_rec_publish(). */
+ * is no room.  The caller fills the fields, then obs_rec_publish().  Space
+ * is taken by compare-and-swap, never past the capacity or the file's end
+ * (growing it first), so the header never claims a record that was not
+ * written, however many threads fill the log at once. */
 void *obs_rec_alloc(enum obs_rec_type type)
 {
     if (OBS_UNLIKELY(!obs_log_ensure()))
         return NULL;
     struct obs_file_header *h = L.hdr;
     uint64_t bytes = (uint64_t)obs_rec_units[type] * OBS_UNIT;
-    uint64_t off = __atomic_fetch_add(&h->reserved, bytes, __ATOMIC_RELAXED);
-    uint64_t end = OBS_HEADER_SIZE + off + bytes;
-    if (OBS_UNLIKELY(off + bytes > L.capacity ||
-                     (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
-        /* Give the space back unless another thread reserved after us, so
-         * that the header does not claim records that were never written
-         * (the reader would call the log truncated).  If one did, the hole
-         * stays and reads as a torn record: reported, never loaded. */
-        uint64_t mine = off + bytes;
-        __atomic_compare_exchange_n(&h->reserved, &mine, off, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-        OBS_COUNT(dropped, 1);
-        obs_warn_dropping();
-        return NULL;
+    uint64_t off = __atomic_load_n(&h->reserved, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t end = OBS_HEADER_SIZE + off + bytes;
+        if (OBS_UNLIKELY(off + bytes > L.capacity ||
+                         (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
+            OBS_COUNT(dropped, 1);
+            obs_warn_dropping();
+            return NULL;
+        }
+        if (OBS_LIKELY(__atomic_compare_exchange_n(&h->reserved, &off, off + bytes, 1, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED)))
+            break;
     }
     struct obs_rec_hdr *r = (struct obs_rec_hdr *)((char *)h + OBS_HEADER_SIZE + off);
     r->units = (uint16_t)(bytes / OBS_UNIT);
@@ -643,26 +767,6 @@ void obs_note_fd(int fd)
         ;
 }
 
-/* A signal handler left this thread's slow path by a long jump: it will
- * never finish.  A growth lets go of its lock (the file may have grown or
- * not; the next growth finds out).  A creation cannot be picked up again, so
- * the process goes unobserved, rather than its other threads waiting for a
- * log forever. */
-void obs_log_abandon(void)
-{
-    if (obs_tls_growing) {
-        obs_tls_growing = 0;
-        obs_grow_unlock();
-        obs_tls_busy = 0;
-    }
-    if (obs_tls_creating) {
-        obs_tls_creating = 0;
-        obs_tls_busy = 0;
-        __atomic_store_n(&L.state, LOG_FAILED, __ATOMIC_RELEASE);
-        obs_warn("a signal handler left the log's creation by a long jump", NULL);
-    }
-}
-
 /* ---- fork --------------------------------------------------------------- */
 
 /* Set by the forking thread when it kept the log from being created during
@@ -703,15 +807,14 @@ static void obs_fork_parent(void)
 /* The child must never write into its parent's log (the mapping is shared):
  * it gets a log of its own, created lazily, and its inherited sockets get
  * new records there (obs_fork_child in obs_track.c). */
-static void obs_fork_child_handler(void)
+static void obs_child_start(int parent_had_no_log)
 {
     obs_later_forget();
     memset(&obs_before_log, 0, sizeof obs_before_log); /* the parent's, not the child's */
     L.grow_lock = 0;
     obs_tls_busy = 0;
-    obs_tls_creating = obs_tls_growing = 0;
-    if (fork_blocked_creation)
-        L.state = LOG_NONE; /* the parent had no log: neither has the child, yet */
+    if (parent_had_no_log)
+        L.state = LOG_NONE; /* neither has the child, yet */
     if (L.state != LOG_READY)
         return;
     struct obs_file_header *old = L.hdr;
@@ -720,4 +823,19 @@ static void obs_fork_child_handler(void)
     L.state = LOG_NONE;
     obs_fork_child();  /* uses L.state == LOG_NONE to create the child's log */
     munmap(old, old_len);
+}
+
+static void obs_fork_child_handler(void)
+{
+    obs_child_start(fork_blocked_creation);
+}
+
+/* A child of clone() without CLONE_VM is a new process no atfork handler
+ * was told of: another thread of the parent may have been creating the log
+ * (the child has no such thread) or growing it (the child's copy of the
+ * lock is held by nobody).  It starts as a fork's child does. */
+void obs_clone_child(void)
+{
+    int s = L.state;
+    obs_child_start(s == LOG_NONE || s == LOG_CREATING || s == LOG_FORKING);
 }

@@ -228,7 +228,7 @@ void obs_on_socket(int fd, int domain, int type)
     int base = type & 0xf; /* strip SOCK_NONBLOCK | SOCK_CLOEXEC */
     if (base != SOCK_STREAM && base != SOCK_DGRAM)
         return;
-    if ((unsigned)fd >= OBS_FD_CAP) {
+    if ((unsigned)fd >= obs_fd_cap) {
         OBS_COUNT(fd_over_cap, 1);
         return;
     }
@@ -526,7 +526,7 @@ void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t 
     if (obs_fds == NULL)
         return;
     obs_on_fresh_fd(fd);
-    if ((unsigned)fd >= OBS_FD_CAP) {
+    if ((unsigned)fd >= obs_fd_cap) {
         OBS_COUNT(fd_over_cap, 1);
         return;
     }
@@ -871,14 +871,14 @@ static void obs_release(enum obs_fd_kind kind, void *rec, int fd, enum obs_gone 
  * same number in another thread is never confused with this one. */
 static void obs_detach_how(int fd, enum obs_gone how, uint64_t t_close)
 {
-    if ((unsigned)fd >= OBS_FD_CAP || obs_fds == NULL)
+    if ((unsigned)fd >= obs_fd_cap || obs_fds == NULL)
         return;
     struct obs_fd *e = &obs_fds[fd];
     enum obs_fd_kind kind = __atomic_exchange_n(&e->kind, OBS_FD_NONE, __ATOMIC_ACQ_REL);
     if (kind == OBS_FD_NONE)
         return;
     void *rec = __atomic_exchange_n(&e->rec, NULL, __ATOMIC_ACQ_REL);
-    if (OBS_LD(e->ep_fd) >= 0 && (unsigned)OBS_LD(e->ep_fd) < OBS_FD_CAP) {
+    if (OBS_LD(e->ep_fd) >= 0 && (unsigned)OBS_LD(e->ep_fd) < obs_fd_cap) {
         struct obs_fd *ep = &obs_fds[OBS_LD(e->ep_fd)];
         if (__atomic_load_n(&ep->kind, __ATOMIC_ACQUIRE) == OBS_FD_EPOLL && OBS_LD(ep->ep_count) > 0)
             __atomic_fetch_sub(&ep->ep_count, 1, __ATOMIC_RELAXED);
@@ -897,7 +897,7 @@ void obs_detach(int fd, uint64_t t_close)
  * a close time. */
 void obs_on_fresh_fd(int fd)
 {
-    if ((unsigned)fd < OBS_FD_CAP && obs_fds && __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE))
+    if ((unsigned)fd < obs_fd_cap && obs_fds && __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE))
         obs_detach_how(fd, GONE_UNSEEN, 0);
 }
 
@@ -908,7 +908,7 @@ void obs_on_fresh_fd(int fd)
 void obs_close_all_at_exit(uint64_t t_exit)
 {
     int hi = __atomic_load_n(&obs_fd_hiwater, __ATOMIC_RELAXED);
-    for (int fd = 0; fd <= hi && (unsigned)fd < OBS_FD_CAP; fd++) {
+    for (int fd = 0; fd <= hi && (unsigned)fd < obs_fd_cap; fd++) {
         uint32_t kind = __atomic_load_n(&obs_fds[fd].kind, __ATOMIC_ACQUIRE);
         if (kind == OBS_FD_TCP || kind == OBS_FD_UDP)
             obs_detach_how(fd, GONE_EXIT, t_exit);
@@ -917,7 +917,7 @@ void obs_close_all_at_exit(uint64_t t_exit)
 
 void obs_on_dup(int oldfd, int newfd, uint64_t t0)
 {
-    if (obs_fds == NULL || (unsigned)newfd >= OBS_FD_CAP)
+    if (obs_fds == NULL || (unsigned)newfd >= obs_fd_cap)
         return;
     obs_detach(newfd, t0); /* dup2/dup3 onto a tracked socket closes it */
     struct obs_fd *o = obs_lookup(oldfd);
@@ -1032,11 +1032,10 @@ static __attribute__((noinline, cold)) void obs_drain(void)
 }
 
 /* A handler that left by siglongjmp() never returns to what it interrupted:
- * the log's slow paths let go of what they held, and the bookkeeping applies
- * what was queued and lets calls in again. */
+ * the bookkeeping applies what was queued and lets calls in again.  (No
+ * handler runs inside the log's slow paths: they block signals.) */
 void obs_on_longjmp(void)
 {
-    obs_log_abandon();
     if (!obs_tls_later.inside)
         return;
     obs_drain();
@@ -1056,7 +1055,7 @@ void obs_later_forget(void)
 void obs_fork_child(void)
 {
     int hi = obs_fd_hiwater;
-    for (int fd = 0; fd <= hi && (unsigned)fd < OBS_FD_CAP; fd++) {
+    for (int fd = 0; fd <= hi && (unsigned)fd < obs_fd_cap; fd++) {
         struct obs_fd *e = &obs_fds[fd];
         if (OBS_LD(e->kind) != OBS_FD_TCP && OBS_LD(e->kind) != OBS_FD_UDP)
             continue;

@@ -526,7 +526,7 @@ static int obs_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
 
 static int obs_epoll_created(int fd)
 {
-    if (fd >= 0 && obs_fds && (unsigned)fd < OBS_FD_CAP) {
+    if (fd >= 0 && obs_fds && (unsigned)fd < obs_fd_cap) {
         obs_on_fresh_fd(fd);
         struct obs_fd *e = &obs_fds[fd];
         OBS_ST(e->rec, NULL);
@@ -561,6 +561,12 @@ static long obs_syscall(long nr, long a, long b, long c, long d, long e, long f)
         if (obs_lookup((int)a))
             obs_detach((int)a, obs_now());
         return REAL(syscall)(nr, a);
+    }
+    case SYS_clone: { /* the raw call returns twice on this stack when it is given none */
+        long r = REAL(syscall)(nr, a, b, c, d, e, f);
+        if (r == 0 && !(a & CLONE_VM))
+            obs_clone_child();
+        return r;
     }
     case SYS_socket: return obs_socket((int)a, (int)b, (int)c);
     case SYS_connect: return obs_connect((int)a, (const struct sockaddr *)b, (socklen_t)c);
@@ -703,6 +709,36 @@ OBS_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struc
  * dup2 before exec) would change the parent's records.  Like valgrind, we
  * make it a fork, which POSIX allows a program to rely on no less. */
 OBS_EXPORT pid_t vfork(void) { return REAL(fork)(); }
+
+/* clone() without CLONE_VM makes a new process, as fork does, but runs no
+ * atfork handler: the child would write into its parent's log under the
+ * parent's pid.  Its function is started through ours, which gives it a log
+ * of its own first.  The trampoline's arguments live in this frame, which
+ * the child has a copy of.  With CLONE_VM (a thread, or a vfork-like spawn
+ * that shares our memory) nothing changes. */
+struct obs_clone_call {
+    int (*fn)(void *);
+    void *arg;
+};
+
+static int obs_clone_start(void *p)
+{
+    struct obs_clone_call *call = p;
+    obs_clone_child();
+    return call->fn(call->arg);
+}
+
+OBS_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    void *ptid = va_arg(ap, void *), *tls = va_arg(ap, void *), *ctid = va_arg(ap, void *);
+    va_end(ap);
+    if (flags & CLONE_VM)
+        return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+    struct obs_clone_call call = { fn, arg };
+    return REAL(clone)(obs_clone_start, stack, flags, &call, ptid, tls, ctid);
+}
 
 /* A signal handler that leaves by a long jump never returns to the call it
  * interrupted, which may have been our own bookkeeping (obs_track.c). */

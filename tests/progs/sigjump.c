@@ -11,8 +11,8 @@
  * SIGUSR1's handler jumps back past the process's first socket(), the one
  * that creates the log; the test raises SIGUSR1 there (strace, at the log's
  * fallocate).  Then a second thread makes a connection: it must not wait
- * forever for a log whose creation will never finish.  A watchdog ends the
- * process after 20 s.  Prints: jumped=J thread_connected=1
+ * forever for a log whose creation was left.  A watchdog ends the process
+ * after 20 s.  Prints: jumped=J thread_connected=1
  */
 #define _GNU_SOURCE
 #include "progs.h"

@@ -1,0 +1,169 @@
+/* hostile — programs that do to the library what a hostile or unlucky
+ * world does: signal handlers that fork, clone() without a shared memory,
+ * nearly all of an address-space limit taken, processes started in a race.
+ *
+ *   hostile sigfork SECONDS
+ *     SIGALRM every 200 us; its handler forks (at most every 2 ms; the child
+ *     _exits, the handler reaps it) while the main loop ping-pongs on a
+ *     tracked loopback connection, so that forks land inside the log's
+ *     growth.  Prints: rounds=N forks=F
+ *   hostile clone PORT
+ *     Makes a socket (the log is created), then clone() without CLONE_VM;
+ *     the child connects to PORT, sends a request,
+ *     reads the answer and exits.  Prints: child=PID status=S
+ *   hostile malloc MB
+ *     Makes a socket (the log is created), then mallocs MB MiB and touches
+ *     one byte of each page.  Prints: malloc=ok, or malloc=failed and exits 1.
+ *   hostile children N
+ *     Forks N children one after another; each makes one socket (and so its
+ *     own log, the parent having none) and _exits.  Prints: children=N
+ */
+#define _GNU_SOURCE
+#include "progs.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static volatile sig_atomic_t forks;
+static struct timespec last_fork;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long since_us = (now.tv_sec - last_fork.tv_sec) * 1000000 + (now.tv_nsec - last_fork.tv_nsec) / 1000;
+    if (since_us < 2000)
+        return;
+    last_fork = now;
+    int saved = errno;
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    if (p > 0) {
+        waitpid(p, NULL, 0);
+        forks++;
+    }
+    errno = saved;
+}
+
+static void ping_pong_once(int sv[2])
+{
+    char c = 'x';
+    if (write(sv[0], &c, 1) != 1 || read(sv[1], &c, 1) != 1 || write(sv[1], &c, 1) != 1 ||
+        read(sv[0], &c, 1) != 1) {
+        if (errno == EINTR)
+            return;
+        perror("ping-pong");
+        exit(2);
+    }
+}
+
+static int sigfork(double seconds)
+{
+    int sv[2];
+    loopback_pair(sv);
+    struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { .it_interval = { 0, 200 }, .it_value = { 0, 200 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long rounds = 0;
+    do {
+        for (int i = 0; i < 1000; i++)
+            ping_pong_once(sv);
+        rounds += 1000;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("rounds=%ld forks=%d\n", rounds, (int)forks);
+    return 0;
+}
+
+static int clone_child(void *arg)
+{
+    int fd = dial_loopback(*(int *)arg);
+    const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    char buf[4096];
+    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+        return 3;
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    close(fd);
+    return 0;
+}
+
+static int clone_no_vm(int port)
+{
+    int mine = socket(AF_INET, SOCK_STREAM, 0);
+    size_t size = 256 << 10;
+    char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return 2;
+    pid_t pid = clone(clone_child, stack + size, SIGCHLD, &port);
+    if (pid < 0) {
+        perror("clone");
+        return 2;
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return 2;
+    printf("child=%d status=%d\n", (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    close(mine);
+    return 0;
+}
+
+static int big_malloc(long mb)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t n = (size_t)mb << 20;
+    char *p = malloc(n);
+    if (!p) {
+        printf("malloc=failed\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i += 4096)
+        p[i] = 1;
+    printf("malloc=ok\n");
+    free(p);
+    close(fd);
+    return 0;
+}
+
+static int children(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            (void)socket(AF_INET, SOCK_STREAM, 0);
+            _exit(0);
+        }
+        if (p < 0 || waitpid(p, NULL, 0) != p) {
+            perror("fork");
+            return 2;
+        }
+    }
+    printf("children=%d\n", n);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "sigfork") == 0)
+        return sigfork(atof(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "clone") == 0)
+        return clone_no_vm(atoi(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "malloc") == 0)
+        return big_malloc(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "children") == 0)
+        return children(atoi(argv[2]));
+    fprintf(stderr, "usage: hostile sigfork SECONDS | clone PORT | malloc MB | children N\n");
+    return 2;
+}
