@@ -6,8 +6,10 @@
  * before which every record was final when it was loaded; a later load of
  * the same log (the process was still running) starts there, so only the
  * records that were open or new are read again.  Logs are loaded in
- * transactions of a few hundred thousand records: a concurrent slicer waits
- * for its turn (busy timeout) and both succeed.
+ * transactions of whole logs, committed once a few hundred thousand records
+ * are in (never in the middle of a log, so a log is in the database
+ * entirely or not at all): a concurrent slicer waits for its turn (busy
+ * timeout) and both succeed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,7 +25,7 @@
 #include "../common/obs_reader.h"
 #include "slc.h"
 
-#define SLC_COMMIT_EVERY 500000 /* records per transaction */
+#define SLC_COMMIT_EVERY 500000 /* records after which the transaction commits, at the next log's start */
 
 /* A record's key: its run and its log offset in units. */
 static inline int64_t slc_key(int64_t run, uint64_t offset)
@@ -554,6 +556,8 @@ static int slc_load_log(struct slc_loader *L, const char *path)
     }
     int rc = -1;
     uint64_t upto = 0;
+    if (L->since_commit >= SLC_COMMIT_EVERY && slc_txn(L, 0) != 0)
+        goto out;
     if (slc_txn(L, 1) != 0 || slc_run(L, &upto) != 0)
         goto out;
     int filtering = obs_filter_has_record_terms(&L->o->filter);
@@ -586,8 +590,7 @@ static int slc_load_log(struct slc_loader *L, const char *path)
             stable = rec.offset;
         if (slc_record(L, &rec) != 0)
             goto out;
-        if (++L->since_commit >= SLC_COMMIT_EVERY && (slc_txn(L, 0) != 0 || slc_txn(L, 1) != 0))
-            goto out;
+        L->since_commit++;
     }
     if (slc_flush_all(L) != 0)
         goto out;

@@ -565,6 +565,32 @@ def a_load_killed_midway_then_rerun_equals_a_clean_load(case):
 
 
 @test
+def a_disk_that_fills_mid_log_leaves_the_log_out_whole(case):
+    """Every log's records commit together: a load that runs out of room in
+    the middle of a 600,000-record log (the slicer's file size limited, as a
+    full disk would) leaves none of that log in the database, and the next
+    load puts all of it there."""
+    import resource, signal
+    logs = case.logdir()
+    subprocess.run([GENLOGS, logs, "600000", "1"], check=True, capture_output=True)
+    db = os.path.join(case.dir, "o.db")
+    slicer("load", "-q", "-o", db, case.logdir("none"), check=False)  # the schema, nothing else
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (34 << 20, 34 << 20))  # 500,000 records take 31 MiB
+    p = subprocess.run([T.SLICER, "load", "-q", "-o", db, logs], capture_output=True, text=True,
+                       preexec_fn=small_disk)
+    T.true(p.returncode != 0 and "observe-slicer:" in p.stderr, "the load failed, saying so: %r" % p.stderr)
+    T.eq(query(db, "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM conns), (SELECT count(*) FROM xchgs)"),
+         [(0, 0, 0)], "nothing of the log is in the database")
+    slicer("load", "-q", "-o", db, logs)
+    clean = os.path.join(case.dir, "clean.db")
+    slicer("load", "-q", "-o", clean, logs)
+    count = "SELECT (SELECT count(*) FROM conns), (SELECT count(*) FROM xchgs)"
+    T.eq(query(db, count), query(clean, count), "all of it after the next load")
+
+
+@test
 def a_damaged_databases_error_is_one_line(case):
     """SQLite names a damaged schema entry in its message ("malformed
     database schema (NAME)"), and NAME can hold a newline: snapshot (what the
