@@ -159,6 +159,12 @@ static void merge_usage(FILE *f)
             mgr_prog);
 }
 
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int cmd_merge(int argc, char **argv)
 {
     const char *dbpath = "observe.db";
@@ -198,6 +204,9 @@ static int cmd_merge(int argc, char **argv)
         struct mgr_merge_stats st;
         if (!obs_tag_valid(name) || name[0] == '-') {
             fprintf(stderr, "%s: bad host name '%s'\n", mgr_prog, name);
+            failed++;
+        } else if (same_file(file, dbpath)) {
+            fprintf(stderr, "%s: %s: is %s itself, which cannot be merged into itself\n", mgr_prog, file, dbpath);
             failed++;
         } else if (mgr_check_db(file, err, sizeof err) != 0 || mgr_merge(db, file, name, &st, err, sizeof err) != 0) {
             obs_text_clean(err); /* it may quote what the file holds */

@@ -621,6 +621,12 @@ static int is_log_name(const char *name)
     return n > 5 && strcmp(name + n - 5, ".olog") == 0;
 }
 
+static const char *slc_file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
 static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
 {
     for (int p = 0; p < npaths && L->status >= 0; p++) {
@@ -651,6 +657,13 @@ static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
             case FTS_SLNONE:
                 if (e->fts_level == 0 || is_log_name(e->fts_name)) {
                     snprintf(msg, sizeof msg, "%s: a symbolic link, not followed", e->fts_path);
+                    slc_problem(L, msg);
+                }
+                break;
+            case FTS_DEFAULT: /* a FIFO would block a read, a device never end it */
+                if (e->fts_level == 0 || is_log_name(e->fts_name)) {
+                    snprintf(msg, sizeof msg, "%s: %s, not a log file or a directory", e->fts_path,
+                             slc_file_kind(e->fts_statp->st_mode));
                     slc_problem(L, msg);
                 }
                 break;

@@ -284,6 +284,21 @@ def a_database_in_another_text_encoding_is_refused(case):
 
 
 @test
+def a_database_is_not_merged_into_itself(case):
+    """merge --db m.db x=m.db (also through another path to the same file)
+    is refused at once with a line saying why, rather than waiting out the
+    busy timeout on its own lock; the other databases named are merged."""
+    good, _ = client_db(case, "a", 2, "server=s1")
+    merged = os.path.join(case.dir, "m.db")
+    manager("merge", "--db", merged, "a=" + good)
+    for same in (merged, os.path.join(case.dir, ".", "m.db")):
+        p = manager("merge", "--db", merged, "x=" + same, "b=" + good, check=False, timeout=30)
+        T.eq(p.returncode, 1, "exit status")
+        T.true("cannot be merged into itself" in p.stderr, "why: %r" % p.stderr)
+        T.true("b: merged" in p.stdout, "the other one merged: %r" % p.stdout)
+
+
+@test
 def command_lines(case):
     for argv in (["--help"], ["pull", "--help"], ["plot", "--help"], ["report", "--help"]):
         p = manager(*argv)

@@ -591,6 +591,20 @@ def a_disk_that_fills_mid_log_leaves_the_log_out_whole(case):
 
 
 @test
+def fifos_and_devices_are_refused_with_a_line(case):
+    """A FIFO (a read would block) or a device (/dev/zero reads forever)
+    named on load's command line, or found under a log's name in a
+    directory, is refused with a line naming what it is; exit status 1."""
+    fifo = os.path.join(case.dir, "x.olog")
+    os.mkfifo(fifo)
+    db = os.path.join(case.dir, "o.db")
+    for path, kind in ((fifo, "a FIFO"), ("/dev/zero", "a character device"), (case.dir, "a FIFO")):
+        p = slicer("load", "-q", "-o", db, path, check=False, timeout=20)
+        T.eq(p.returncode, 1, "exit status for %s" % path)
+        T.true("%s, not a log file or a directory" % kind in p.stderr, "said: %r" % p.stderr)
+
+
+@test
 def a_damaged_databases_error_is_one_line(case):
     """SQLite names a damaged schema entry in its message ("malformed
     database schema (NAME)"), and NAME can hold a newline: snapshot (what the
