@@ -81,6 +81,7 @@ int mgr_store_servers(sqlite3 *db, const struct mgr_inventory *inv, char *err, s
 struct mgr_plot_opts {
     struct obs_filter filter;
     const char *outdir;
+    int outfd;             /* outdir, opened and checked (mgr_open_outdir): every file goes through it */
     int nxtags;
     const char *xtags[8];  /* numeric tags to plot latency against */
     const char *rate_tag;  /* the tag that holds the request rate */
@@ -110,6 +111,11 @@ struct mgr_plots {
         char title[200];
     } plot[32];
 };
+
+/* Makes and opens the output directory: it must be ours and writable by no
+ * one else, since gnuplot follows links and blocks on FIFOs that another
+ * user could plant there.  Its fd, or -1 (reported). */
+int mgr_open_outdir(const char *dir);
 
 /* Writes the plots (PNG and SVG) into o->outdir: 0, or -1 (reported). */
 int mgr_plot(sqlite3 *db, const struct mgr_plot_opts *o, struct mgr_plots *made);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include "mgr.h"
+
+#define MGR_GNUPLOT_SECONDS 300 /* the most one plot may take */
 
 void mgr_data_label(char *dst, size_t len, const char *s)
 {
@@ -147,11 +150,47 @@ static void group_name(const struct mgr_group *g, char *buf, size_t len)
 
 /* ---- files and gnuplot ---------------------------------------------------------- */
 
+int mgr_open_outdir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: %s: %s\n", mgr_prog, dir, strerror(errno));
+        return -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOTDIR || errno == ELOOP)) {
+        /* a symbolic link: followed only if it is ours (what was opened is checked) */
+        int lfd = open(dir, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (lfd >= 0 && fstat(lfd, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid()) {
+            fprintf(stderr, "%s: %s: a symbolic link owned by uid %u, not by us: not followed\n", mgr_prog, dir,
+                    (unsigned)st.st_uid);
+            close(lfd);
+            return -1;
+        }
+        if (lfd >= 0)
+            close(lfd);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "%s: %s: %s\n", mgr_prog, dir, strerror(errno));
+    } else if (st.st_uid != geteuid()) {
+        fprintf(stderr, "%s: %s: owned by uid %u, not by us: refused as the output directory\n", mgr_prog, dir,
+                (unsigned)st.st_uid);
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        fprintf(stderr, "%s: %s: others may write into it: refused as the output directory\n", mgr_prog, dir);
+    } else {
+        return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 static FILE *open_out(const struct mgr_plot_opts *o, const char *name)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", o->outdir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(o->outfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f)
         fprintf(stderr, "%s: %s: %s\n", mgr_prog, path, strerror(errno));
@@ -173,8 +212,9 @@ static int run_gnuplot(const struct mgr_plot_opts *o, const char *name)
     snprintf(log, sizeof log, "%s.gnuplot-errors", name);
     pid_t pid = fork();
     if (pid == 0) {
-        if (chdir(o->outdir) != 0)
+        if (fchdir(o->outfd) != 0)
             _exit(126);
+        alarm(MGR_GNUPLOT_SECONDS); /* survives exec: a plot that takes longer is killed */
         int null = open("/dev/null", O_RDWR), err = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
         dup2(null, 0);
         dup2(null, 1);
@@ -185,16 +225,18 @@ static int run_gnuplot(const struct mgr_plot_opts *o, const char *name)
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "%s: gnuplot failed on %s/%s%s (see %s/%s)\n", mgr_prog, o->outdir, script,
-                WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": is gnuplot installed?" : "", o->outdir, log);
+                WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": is gnuplot installed?"
+                : WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": it took longer than 300 s" : "",
+                o->outdir, log);
         return -1;
     }
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", o->outdir, log);
-    unlink(path);
+    unlinkat(o->outfd, log, 0);
     for (int i = 0; i < 2; i++) {
         struct stat st;
         snprintf(path, sizeof path, "%s/%s.%s", o->outdir, name, i ? "svg" : "png");
-        if (stat(path, &st) != 0 || st.st_size == 0) {
+        if (fstatat(o->outfd, path + strlen(o->outdir) + 1, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_size == 0) {
             fprintf(stderr, "%s: gnuplot wrote no %s\n", mgr_prog, path);
             return -1;
         }

@@ -158,7 +158,8 @@ int mgr_report(sqlite3 *db, const struct mgr_plot_opts *o, const char *dbpath)
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/report.html", o->outdir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    unlinkat(o->outfd, "report.html.tmp", 0);
+    int fd = openat(o->outfd, "report.html.tmp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         fprintf(stderr, "%s: %s: %s\n", mgr_prog, tmp, strerror(errno));
@@ -201,7 +202,7 @@ int mgr_report(sqlite3 *db, const struct mgr_plot_opts *o, const char *dbpath)
                 "FROM processes p ORDER BY p.client_host, p.start_ns LIMIT 2000");
     fputs("</body></html>\n", f);
     mgr_groups_free(&gs);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    if (fclose(f) != 0 || renameat(o->outfd, "report.html.tmp", o->outfd, "report.html") != 0) {
         fprintf(stderr, "%s: %s: %s\n", mgr_prog, path, strerror(errno));
         return -1;
     }

@@ -240,7 +240,7 @@ static void plot_usage(FILE *f)
             "--notes FILE puts a text (findings, say) at its top, as text.\n"
             "\n"
             "  --db DB         the database (default observe.db)\n"
-            "  -o DIR          output directory (created)\n"
+            "  -o DIR          output directory (created); yours, writable by no one else\n"
             "  --x-tag KEY     a numeric tag to plot against (default: rate, idle, ports,\n"
             "                  those present)\n"
             "  --rate-tag KEY  the tag holding the request rate (default rate)\n"
@@ -301,11 +301,11 @@ static int cmd_plot(int argc, char **argv, int report)
     }
     struct mgr_plots made = { 0 };
     int rc;
-    if (mkdir(o.outdir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s: %s: %s\n", mgr_prog, o.outdir, strerror(errno));
+    if ((o.outfd = mgr_open_outdir(o.outdir)) < 0) {
         rc = -1;
     } else {
         rc = report ? mgr_report(db, &o, dbpath) : mgr_plot(db, &o, &made);
+        close(o.outfd);
     }
     if (rc == 0 && !report)
         printf("%d plots in %s\n", made.n, o.outdir);

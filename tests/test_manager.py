@@ -251,6 +251,47 @@ def plots_and_report_from_a_known_dataset(case):
 
 
 @test
+def an_output_directory_others_could_plant_links_in_is_refused(case):
+    """gnuplot follows links and blocks on FIFOs: an output directory owned
+    by someone else, or one others may write into (where a link to a file
+    of ours, or a FIFO, could be planted), is refused with a line, and
+    nothing is written through it."""
+    good, _ = client_db(case, "a", 2, "server=s1")
+    open_dir = os.path.join(case.dir, "open")
+    os.mkdir(open_dir)
+    os.chmod(open_dir, 0o777)
+    victim = os.path.join(case.dir, "victim")
+    with open(victim, "w") as f:
+        f.write("mine\n")
+    os.symlink(victim, os.path.join(open_dir, "latency-by-server.png"))
+    for cmd in ("plot", "report"):
+        p = manager(cmd, "--db", good, "-o", open_dir, check=False, timeout=60)
+        T.eq(p.returncode, 1, "%s's exit status" % cmd)
+        T.true("others may write into it: refused" in p.stderr, "why: %r" % p.stderr)
+    T.eq(open(victim).read(), "mine\n", "the file the link points to")
+    T.eq(sorted(os.listdir(open_dir)), ["latency-by-server.png"], "nothing written there")
+    link = os.path.join(case.dir, "link")
+    os.symlink(case.logdir("target"), link)
+    manager("plot", "--db", good, "-o", link)
+    T.true(os.path.exists(os.path.join(case.dir, "target", "t7-cdf.png")), "our own link is followed")
+    if os.geteuid() == 0:
+        planted = os.path.join(case.dir, "planted")
+        os.symlink(case.logdir("target2"), planted)
+        os.lchown(planted, 65534, 65534)
+        p = manager("plot", "--db", good, "-o", planted, check=False)
+        T.true(p.returncode == 1 and "a symbolic link owned by uid 65534" in p.stderr, "a planted link: %r" % p.stderr)
+        T.eq(os.listdir(os.path.join(case.dir, "target2")), [], "nothing written through it")
+        theirs = os.path.join(case.dir, "theirs")
+        os.mkdir(theirs, 0o755)
+        os.chown(theirs, 65534, 65534)
+        p = manager("plot", "--db", good, "-o", theirs, check=False)
+        T.true(p.returncode == 1 and "owned by uid 65534, not by us" in p.stderr, "someone else's: %r" % p.stderr)
+    ours = os.path.join(case.dir, "ours")
+    manager("plot", "--db", good, "-o", ours)
+    T.true(os.path.getsize(os.path.join(ours, "latency-by-server.png")) > 0, "our own directory is written")
+
+
+@test
 def what_a_database_holds_is_shown_as_plain_text(case):
     """Found when a corrupted database's random bytes reached the manager's
     message: a refused database whose names hold a terminal escape, a
