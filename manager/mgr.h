@@ -57,6 +57,7 @@ struct mgr_pull_opts {
     const char *remote_slicer; /* default remote observe-slicer */
     const char *ssh;       /* the ssh program (OBSERVE_SSH, default "ssh") */
     int progress;          /* a progress line on stderr */
+    long long max_bytes;   /* the most a host may send (--max-mb) */
 };
 
 /* Pulls every host and merges what came back into db: 0 all succeeded, 1

@@ -5,13 +5,16 @@
  * and writes it to ssh's standard output, which goes to a private file
  * here; it is checked (mgr_merge.c) and merged as soon as it is complete.
  * A host that is down, refuses us or sends garbage is reported and the
- * others are still merged.  ssh always runs in BatchMode (no password
+ * others are still merged.  What a host can make us keep is bounded: its
+ * snapshot by --max-mb (ssh runs under that RLIMIT_FSIZE and is killed
+ * past it), its stderr by a pipe of which we keep the last 2 KiB.  ssh always runs in BatchMode (no password
  * prompt), with the host name after "--".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,7 +28,10 @@
 struct job {
     const struct mgr_host *h;
     pid_t pid;              /* 0: not started or finished */
-    char out[4200], err[4200];
+    char out[4200];
+    int errfd;              /* ssh's stderr, read as it comes */
+    char errtail[2048];     /* the last of it */
+    size_t errlen;
     double deadline;
     int timed_out, done, ok;
     char started[32];
@@ -94,9 +100,13 @@ static int start_job(struct job *j, const char *tmpdir, int index, const struct 
 {
     const struct mgr_host *h = j->h;
     snprintf(j->out, sizeof j->out, "%s/%d.db", tmpdir, index);
-    snprintf(j->err, sizeof j->err, "%s/%d.err", tmpdir, index);
     int out = open(j->out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int err = open(j->err, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int pipefd[2] = { -1, -1 };
+    if (pipe2(pipefd, O_CLOEXEC) == 0)
+        fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+    int err = pipefd[1];
+    j->errfd = pipefd[0];
+    j->errlen = 0;
     char *cmd = remote_command(h, o);
     char port[16], timeout[48];
     snprintf(port, sizeof port, "%d", h->port);
@@ -135,6 +145,8 @@ static int start_job(struct job *j, const char *tmpdir, int index, const struct 
         dup2(out, 1);
         dup2(err, 2);
         setpgid(0, 0); /* so that a timeout can stop ssh and whatever it started */
+        struct rlimit fsize = { (rlim_t)o->max_bytes, (rlim_t)o->max_bytes };
+        setrlimit(RLIMIT_FSIZE, &fsize); /* past it, SIGXFSZ ends ssh */
         execvp(argv[0], (char *const *)argv);
         fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -144,30 +156,51 @@ static int start_job(struct job *j, const char *tmpdir, int index, const struct 
         close(out);
     if (err >= 0)
         close(err);
-    if (pid < 0)
+    if (pid < 0) {
+        if (j->errfd >= 0)
+            close(j->errfd);
+        j->errfd = -1;
         return -1;
+    }
     j->pid = pid;
     return 0;
 }
 
-/* The last line ssh (or the remote side) wrote to stderr, made printable. */
-static void last_error_line(const char *path, char *buf, size_t len)
+/* Reads what ssh wrote to stderr so far, keeping only the last of it. */
+static void drain_stderr(struct job *j)
 {
+    char buf[4096];
+    ssize_t n;
+    while (j->errfd >= 0 && (n = read(j->errfd, buf, sizeof buf)) > 0) {
+        size_t keep = sizeof j->errtail - 1;
+        if ((size_t)n >= keep) {
+            memcpy(j->errtail, buf + n - keep, keep);
+            j->errlen = keep;
+        } else {
+            if (j->errlen + (size_t)n > keep) {
+                size_t drop = j->errlen + (size_t)n - keep;
+                memmove(j->errtail, j->errtail + drop, j->errlen - drop);
+                j->errlen -= drop;
+            }
+            memcpy(j->errtail + j->errlen, buf, (size_t)n);
+            j->errlen += (size_t)n;
+        }
+    }
+    j->errtail[j->errlen] = '\0';
+}
+
+/* The last line ssh (or the remote side) wrote to stderr, made printable. */
+static void last_error_line(struct job *j, char *buf, size_t len)
+{
+    drain_stderr(j);
     buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[0])
-            continue;
+    char *save, *line = strtok_r(j->errtail, "\r\n", &save);
+    for (; line; line = strtok_r(NULL, "\r\n", &save)) {
         for (char *p = line; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 *p = '?';
-        snprintf(buf, len, "%s", line);
+        snprintf(buf, len, "%.1000s", line);
     }
-    fclose(f);
 }
 
 static void record_pull(sqlite3 *db, const struct job *j, const char *message, int64_t bytes,
@@ -209,12 +242,14 @@ static void finish_job(sqlite3 *db, struct job *j, int status, int64_t *bytes_to
     j->pid = 0;
     if (j->timed_out) {
         snprintf(msg, sizeof msg, "timed out");
+    } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ) {
+        snprintf(msg, sizeof msg, "sent more than %lld MiB (--max-mb): refused", (long long)((bytes + (1 << 20) - 1) >> 20));
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        last_error_line(j->err, why, sizeof why);
+        last_error_line(j, why, sizeof why);
         snprintf(msg, sizeof msg, "ssh %s %d%s%s", WIFEXITED(status) ? "exited" : "killed by signal",
                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), why[0] ? ": " : "", why);
     } else if (bytes == 0) {
-        last_error_line(j->err, why, sizeof why);
+        last_error_line(j, why, sizeof why);
         snprintf(msg, sizeof msg, "nothing came back%s%s", why[0] ? ": " : "", why);
     } else if (mgr_check_db(j->out, why, sizeof why) != 0) {
         snprintf(msg, sizeof msg, "the database it sent is not usable: %s", why);
@@ -234,7 +269,9 @@ static void finish_job(sqlite3 *db, struct job *j, int status, int64_t *bytes_to
     fflush(stdout);
     record_pull(db, j, msg, bytes, j->ok ? &ms : NULL);
     unlink(j->out);
-    unlink(j->err);
+    if (j->errfd >= 0)
+        close(j->errfd);
+    j->errfd = -1;
 }
 
 static void progress(int done, int failed, int total, int64_t bytes, int final)
@@ -285,6 +322,9 @@ int mgr_pull(sqlite3 *db, const struct mgr_inventory *inv, const struct mgr_pull
                 }
             }
         }
+        for (int i = 0; i < next; i++)
+            if (jobs[i].pid > 0)
+                drain_stderr(&jobs[i]);
         double t = now_s();
         for (int i = 0; i < next; i++) {
             if (jobs[i].pid > 0 && !jobs[i].timed_out && t > jobs[i].deadline) {

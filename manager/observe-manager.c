@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "usage: %s COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
-            "  pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--remote-slicer PATH]\n"
+            "  pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--max-mb N] [--remote-slicer PATH]\n"
             "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
             "                 bring back every client host's database and merge it into DB\n"
             "  merge [--db DB] NAME=FILE...\n"
@@ -47,7 +47,7 @@ static void usage(FILE *f)
 static void pull_usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout SECONDS]\n"
+            "usage: %s pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout SECONDS] [--max-mb N]\n"
             "       [--remote-slicer PATH] [--progress|--no-progress]\n"
             "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
             "\n"
@@ -67,6 +67,8 @@ static void pull_usage(FILE *f)
             "  -F SSH_CONFIG      ssh's configuration file (default: ssh's own)\n"
             "  --db DB            the manager's database (default observe.db)\n"
             "  --timeout SECONDS  per host (default 300)\n"
+            "  --max-mb N         the most a host may send; a host that sends more fails\n"
+            "                     (default 4096)\n"
             "  --remote-slicer P  observe-slicer on the client hosts (default: on their PATH)\n"
             "  --progress         a progress line on stderr (default when it is a terminal)\n"
             "\n"
@@ -78,7 +80,7 @@ static void pull_usage(FILE *f)
 static int cmd_pull(int argc, char **argv)
 {
     struct mgr_inventory inv = { 0 };
-    struct mgr_pull_opts o = { .jobs = 4, .timeout = 300, .progress = isatty(2) };
+    struct mgr_pull_opts o = { .jobs = 4, .timeout = 300, .progress = isatty(2), .max_bytes = 4096ll << 20 };
     const char *dbpath = "observe.db";
     char err[1024];
     int status = -1, bad = 0;
@@ -86,7 +88,7 @@ static int cmd_pull(int argc, char **argv)
     for (int i = 1; i < argc && status < 0; i++) {
         const char *a = argv[i];
         int has_value = !strcmp(a, "-j") || !strcmp(a, "-F") || !strcmp(a, "--db") || !strcmp(a, "--timeout") ||
-                        !strcmp(a, "--remote-slicer");
+                        !strcmp(a, "--remote-slicer") || !strcmp(a, "--max-mb");
         if (obs_is_help(a)) {
             pull_usage(stdout);
             status = 0;
@@ -100,6 +102,12 @@ static int cmd_pull(int argc, char **argv)
             o.timeout = atoi(argv[++i]);
             if (o.timeout < 1)
                 status = obs_usage_error(mgr_prog, pull_usage, "bad --timeout '%s'", argv[i]);
+        } else if (!strcmp(a, "--max-mb")) {
+            char *end;
+            long long mb = strtoll(argv[++i], &end, 10);
+            if (*end || mb < 1 || mb > (1ll << 30))
+                status = obs_usage_error(mgr_prog, pull_usage, "bad --max-mb '%s'", argv[i]);
+            o.max_bytes = mb << 20;
         } else if (!strcmp(a, "-F")) {
             o.ssh_config = argv[++i];
         } else if (!strcmp(a, "--db")) {

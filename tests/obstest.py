@@ -105,11 +105,11 @@ def run(argv, logdir=None, env=None, timeout=120, check=True, **kw):
     return p
 
 
-def tool(path, *args, check=True, timeout=300, **kw):
+def tool(path, *args, check=True, timeout=300, extra_env=None, **kw):
     """Run one of our programs (observe-slicer, observe-manager) to completion;
     a sanitizer report from it is a failure, and so is a non-zero exit when
     check is set."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     if SANITIZE:
         env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=87"

@@ -325,6 +325,45 @@ def a_database_in_another_text_encoding_is_refused(case):
 
 
 @test
+def a_host_that_sends_without_end_fails_alone(case):
+    """A client host whose remote side streams zeros, or writes to stderr
+    without end, cannot fill the manager's disk: what a host may send is
+    bounded (--max-mb), its stderr kept to its last lines; that host fails
+    with a line saying why, the good host beside it is merged, and nothing
+    is left in the temporary directory."""
+    good, _ = client_db(case, "good", 2, "server=s1")
+    local_ssh = os.path.join(case.dir, "local-ssh")  # runs the remote command here
+    with open(local_ssh, "w") as f:
+        f.write('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift 2\nexec sh -c "$1"\n')
+    zeros = os.path.join(case.dir, "zeros-slicer")
+    with open(zeros, "w") as f:
+        f.write("#!/bin/sh\nexec cat /dev/zero\n")
+    chatty = os.path.join(case.dir, "chatty-slicer")
+    with open(chatty, "w") as f:
+        f.write("#!/bin/sh\nexec yes 'a line on stderr' >&2\n")
+    for script in (local_ssh, zeros, chatty):
+        os.chmod(script, 0o755)
+    tmp = case.logdir("tmp")
+    inv = os.path.join(case.dir, "inventory")
+    with open(inv, "w") as f:
+        f.write("client good 127.0.0.1 db=%s\n" % good)
+        f.write("client zeros 127.0.0.1 db=%s slicer=%s\n" % (good, zeros))
+        f.write("client chatty 127.0.0.1 db=%s slicer=%s\n" % (good, chatty))
+    merged = os.path.join(case.dir, "merged.db")
+    env = {"OBSERVE_SSH": local_ssh, "TMPDIR": tmp}
+    p = manager("pull", "--max-mb", "8", "--timeout", "4", "--db", merged, "--remote-slicer", SLICER_REMOTE, inv,
+                check=False, extra_env=env, timeout=60)
+    T.eq(p.returncode, 1, "exit status: %s" % p.stderr[-500:])
+    T.true("good: merged" in p.stdout, "the good host merged: %r" % p.stdout)
+    T.true(any(" zeros (" in l and "sent more than 8 MiB (--max-mb): refused" in l for l in p.stderr.splitlines()),
+           "the zeros host: %r" % p.stderr[-500:])
+    T.true(any(" chatty (" in l and "timed out" in l for l in p.stderr.splitlines()), "the chatty host: %r" % p.stderr[-500:])
+    T.true(len(p.stderr) < 2000, "the manager's own stderr stays short: %d bytes" % len(p.stderr))
+    T.eq(os.listdir(tmp), [], "nothing left in TMPDIR")
+    T.eq(counts(merged)[0], 2, "the good host's connections")
+
+
+@test
 def a_database_is_not_merged_into_itself(case):
     """merge --db m.db x=m.db (also through another path to the same file)
     is refused at once with a line saying why, rather than waiting out the
