@@ -3,7 +3,11 @@
  * schema: the same tables and columns, the same views and indexes word for
  * word, no trigger), then merged into the manager's database under the
  * host's name.  Row ids are rebased on the manager's run ids, so pulling the
- * same host again replaces rows instead of adding them.
+ * same host again replaces rows instead of adding them.  A host's data only
+ * ever touches that host's rows: a process (run id) already merged under
+ * another host's name is a collision, reported, and nothing of the database
+ * is merged; the servers' labels come from the inventory alone, never from
+ * a pulled database.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -235,6 +239,30 @@ static int merge_runs(sqlite3 *db, const char *host, int64_t *runs, char *err, s
                        err, errlen);
 }
 
+/* 0 if none of the pulled processes is already another host's. */
+static int no_collision(sqlite3 *db, const char *host, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*), min(r.client_host) FROM src.runs s JOIN main.runs r ON r.run_id = s.run_id "
+                           "WHERE r.client_host IS NOT ?1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+    if (rc == 0 && sqlite3_column_int64(st, 0) > 0) {
+        snprintf(err, errlen, "%lld of its processes have run ids already merged from host '%.200s': refused",
+                 (long long)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+        rc = -1;
+    } else if (rc != 0) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int mgr_merge(sqlite3 *db, const char *path, const char *host, struct mgr_merge_stats *stats, char *err,
               size_t errlen)
 {
@@ -255,6 +283,8 @@ int mgr_merge(sqlite3 *db, const char *path, const char *host, struct mgr_merge_
     }
     rc = obs_db_exec(db, "BEGIN IMMEDIATE", why, sizeof why);
     if (rc == 0)
+        rc = no_collision(db, host, why, sizeof why);
+    if (rc == 0)
         rc = merge_runs(db, host, &stats->runs, why, sizeof why);
     if (rc == 0)
         rc = merge_table(db, "run_tags", NULL, why, sizeof why);
@@ -262,8 +292,6 @@ int mgr_merge(sqlite3 *db, const char *path, const char *host, struct mgr_merge_
         rc = merge_table(db, "wait_aggs", NULL, why, sizeof why);
     for (int i = 0; records[i] && rc == 0; i++)
         rc = merge_table(db, records[i], &stats->records, why, sizeof why);
-    if (rc == 0) /* the servers the client knew, unless we know them already */
-        rc = obs_db_exec(db, "INSERT OR IGNORE INTO main.servers SELECT * FROM src.servers", why, sizeof why);
     if (rc == 0) /* the runs' tag text, as the merged tags make it */
         rc = obs_db_exec(db,
                          "UPDATE main.runs SET tags = (SELECT coalesce(group_concat(key || '=' || value, ','), '') "

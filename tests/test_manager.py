@@ -364,6 +364,29 @@ def a_host_that_sends_without_end_fails_alone(case):
 
 
 @test
+def a_host_touches_only_its_own_rows(case):
+    """A pulled database cannot change another host's data: one that reuses
+    another host's run ids is refused whole, naming the collision (the other
+    host's processes stay under its name, their records unchanged), and the
+    servers' labels a pulled database holds are never copied (the
+    inventory is the only authority on labels)."""
+    a, _ = client_db(case, "a", 2, "server=s1")
+    merged = os.path.join(case.dir, "m.db")
+    manager("merge", "--db", merged, "a=" + a)
+    before = query(merged, "SELECT r.client_host, c.* FROM conns c JOIN runs r ON r.id = c.id >> 34 ORDER BY c.id")
+    thief = planted(case, a, "thief", "UPDATE conns SET bytes_sent = 666; "
+                    "INSERT INTO servers VALUES ('127.0.0.1', 0, 'forged', 'vm-x', 'select');")
+    p = manager("merge", "--db", merged, "b=" + thief, check=False)
+    T.eq(p.returncode, 1, "exit status")
+    T.true("1 of its processes have run ids already merged from host 'a': refused" in p.stderr, "why: %r" % p.stderr)
+    after = query(merged, "SELECT r.client_host, c.* FROM conns c JOIN runs r ON r.id = c.id >> 34 ORDER BY c.id")
+    T.eq(after, before, "host a's processes and records")
+    manager("merge", "--db", merged, "a=" + thief)  # the same host again: its own rows, replaced
+    T.eq(query(merged, "SELECT DISTINCT bytes_sent FROM conns"), [(666,)], "a host may replace its own rows")
+    T.eq(query(merged, "SELECT count(*) FROM servers"), [(0,)], "no server label taken from a pulled database")
+
+
+@test
 def a_database_is_not_merged_into_itself(case):
     """merge --db m.db x=m.db (also through another path to the same file)
     is refused at once with a line saying why, rather than waiting out the
@@ -372,10 +395,10 @@ def a_database_is_not_merged_into_itself(case):
     merged = os.path.join(case.dir, "m.db")
     manager("merge", "--db", merged, "a=" + good)
     for same in (merged, os.path.join(case.dir, ".", "m.db")):
-        p = manager("merge", "--db", merged, "x=" + same, "b=" + good, check=False, timeout=30)
+        p = manager("merge", "--db", merged, "x=" + same, "a=" + good, check=False, timeout=30)
         T.eq(p.returncode, 1, "exit status")
         T.true("cannot be merged into itself" in p.stderr, "why: %r" % p.stderr)
-        T.true("b: merged" in p.stdout, "the other one merged: %r" % p.stdout)
+        T.true("a: merged" in p.stdout, "the other one merged: %r" % p.stdout)
 
 
 @test
