@@ -110,6 +110,42 @@ static int same_schema(sqlite3 *db, sqlite3 *ref, char *err, size_t errlen)
     return rc;
 }
 
+/* Every column our schema declares INTEGER holds integers (or NULL): a
+ * real log never gives anything else, and a 1e308 or a text there would
+ * pass into every host's plots.  Our schema has no other numeric type. */
+static int only_integers(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *cols;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c "
+                           "WHERE m.type = 'table' AND c.type = 'INTEGER'",
+                           -1, &cols, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot read its columns: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(cols) == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(cols, 0), *col = (const char *)sqlite3_column_text(cols, 1);
+        char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\" WHERE typeof(\"%w\") NOT IN ('integer', 'null')",
+                                    table, col);
+        sqlite3_stmt *st;
+        if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+                snprintf(err, errlen, "%lld values of %.60s.%.60s are not integers, as no log can give: refused",
+                         (long long)sqlite3_column_int64(st, 0), table, col);
+                rc = -1;
+            }
+            sqlite3_finalize(st);
+        } else {
+            snprintf(err, errlen, "cannot read %.60s.%.60s: %s", table, col, sqlite3_errmsg(db));
+            rc = -1;
+        }
+        sqlite3_free(sql);
+    }
+    sqlite3_finalize(cols);
+    return rc;
+}
+
 int mgr_check_db(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL, *ref = NULL;
@@ -145,6 +181,8 @@ int mgr_check_db(const char *path, char *err, size_t errlen)
         goto out;
     }
     rc = same_schema(db, ref, err, errlen);
+    if (rc == 0)
+        rc = only_integers(db, err, errlen);
 out:
     sqlite3_close(ref);
     sqlite3_close(db);

@@ -21,12 +21,49 @@
 #include "mgr.h"
 
 #define MGR_GNUPLOT_SECONDS 300 /* the most one plot may take */
+#define MGR_MAX_SERIES 40       /* servers or lines in one plot: more are left out, and said */
 
+/* The length of the valid UTF-8 sequence at s (no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Labels reach gnuplot's data files and, through it, SVG (XML): valid UTF-8
+ * only (anything else becomes '?', never cut in the middle of a character),
+ * no control characters, no quotes, and never "]]>", which would end the
+ * SVG's character data. */
 void mgr_data_label(char *dst, size_t len, const char *s)
 {
     size_t o = 0;
-    for (; s && *s && o + 1 < len; s++)
-        dst[o++] = (unsigned char)*s < 0x20 || *s == '"' || *s == 0x7f ? '_' : *s == '\'' ? '`' : *s;
+    const unsigned char *u = (const unsigned char *)s;
+    while (u && *u && o + 1 < len) {
+        size_t n = utf8_len(u);
+        if (n == 0) {
+            dst[o++] = '?';
+            u++;
+        } else if (n > 1) {
+            if (o + n >= len)
+                break;
+            memcpy(dst + o, u, n);
+            o += n;
+            u += n;
+        } else {
+            char c = (char)*u++;
+            int ends_cdata = c == '>' && o >= 2 && dst[o - 1] == ']' && dst[o - 2] == ']';
+            dst[o++] = (unsigned char)c < 0x20 || c == '"' || c == 0x7f ? '_' : c == '\'' ? '`' : ends_cdata ? ')' : c;
+        }
+    }
     if (!o && len > 1)
         dst[o++] = '-';
     dst[o] = '\0';
@@ -293,7 +330,7 @@ static int plot_servers(const struct mgr_plot_opts *o, const struct mgr_groups *
     fprintf(lat, "server\tT4 median\tT4 p99\tT7 median\tT7 p99\n");
     fprintf(ph, "server\tT1\tT2\tT3\tT4\tT5\tT6\n");
     int blocks = 0;
-    for (int i = 0; i < gs->n; i++) {
+    for (int i = 0; i < gs->n && i < MGR_MAX_SERIES; i++) {
         const struct mgr_group *g = &gs->g[i];
         char name[600];
         group_name(g, name, sizeof name);
@@ -313,6 +350,9 @@ static int plot_servers(const struct mgr_plot_opts *o, const struct mgr_groups *
         blocks++;
     }
     int rc = (fclose(lat) | fclose(ph) | fclose(cdf)) ? -1 : 0;
+    if (gs->n > MGR_MAX_SERIES)
+        fprintf(stderr, "%s: %d servers: the per-server plots show the first %d by label (narrow them with filters)\n",
+                mgr_prog, gs->n, MGR_MAX_SERIES);
     char body[1024];
     rc |= plot_from(o, made, "latency-by-server",
                     "Median and p99 of T4 (response wait, per request) and T7 (transaction, per connection) per server",
@@ -402,6 +442,11 @@ static int write_series(const struct mgr_plot_opts *o, const char *file, struct 
     int blocks = 0;
     for (int i = 0; i < ps->n; i++) {
         if (i == 0 || strcmp(ps->p[i].series, ps->p[i - 1].series) != 0) {
+            if (blocks == MGR_MAX_SERIES) {
+                fprintf(stderr, "%s: %s: the plot shows the first %d lines by name (narrow them with filters)\n",
+                        mgr_prog, file, MGR_MAX_SERIES);
+                break;
+            }
             char name[600];
             mgr_data_label(name, sizeof name, ps->p[i].series);
             fprintf(f, "%s%s\t%s\tp99\n", blocks ? "\n\n" : "", xname, name);

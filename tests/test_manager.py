@@ -387,6 +387,46 @@ def a_host_touches_only_its_own_rows(case):
 
 
 @test
+def absurd_values_are_refused_and_labels_made_valid(case):
+    """One host's absurd values must not break everyone's plots: a number
+    no log can hold (1e308, or text, in an integer column) is refused at
+    merge with a line naming the column; a label that is not UTF-8 or holds
+    "]]>" still gives SVG files that are valid XML; more servers than a plot
+    can show are cut to the first 40, and said."""
+    a, _ = client_db(case, "a", 2, "server=s1")
+    for name, sql, column in (("huge", "UPDATE conns SET d_established = 1e308", "conns.d_established"),
+                              ("text", "UPDATE xchgs SET bytes_sent = 'many'", "xchgs.bytes_sent")):
+        bad = planted(case, a, name, sql)
+        p = manager("merge", "--db", os.path.join(case.dir, name + "-m.db"), "a=" + bad, check=False)
+        T.eq(p.returncode, 1, "exit status for %s" % name)
+        T.true("%s are not integers" % column in p.stderr, "why: %r" % p.stderr)
+    label = planted(case, a, "label", "UPDATE run_tags SET value = CAST(X'ff2d5d5d3e2de282' AS TEXT) WHERE key = 'server'")
+    merged = os.path.join(case.dir, "label-m.db")
+    manager("merge", "--db", merged, "a=" + label)
+    out = os.path.join(case.dir, "plots")
+    manager("plot", "--db", merged, "-o", out)
+    for f in sorted(os.listdir(out)):
+        if f.endswith(".svg"):
+            ET.parse(os.path.join(out, f))  # raises if not XML
+    with open(os.path.join(out, "latency-by-server.dat"), "rb") as f:
+        T.true(b"?-]])-?" in f.read(), "the label made valid text")
+    many = os.path.join(case.dir, "many.db")
+    with sqlite3.connect(a) as src, sqlite3.connect(many) as dst:
+        src.backup(dst)
+    with sqlite3.connect(many) as c:
+        conn = c.execute("SELECT * FROM conns LIMIT 1").fetchone()
+        cols = len(conn)
+        for i in range(45):  # 45 servers, one connection each, told apart by their address
+            row = list(conn)
+            row[0] = conn[0] + 1000 + i
+            c.execute("INSERT INTO conns VALUES (%s)" % ",".join("?" * cols), row)
+            c.execute("INSERT INTO servers VALUES ('127.0.0.1', ?, ?, NULL, 'epoll')", (40000 + i, "srv%02d" % i))
+        c.execute("UPDATE conns SET peer_port = 40000 + id - ? WHERE id >= ?", (conn[0] + 1000, conn[0] + 1000))
+    p = manager("plot", "--db", many, "-o", os.path.join(case.dir, "many"))
+    T.true("the per-server plots show the first 40 by label" in p.stderr, "said: %r" % p.stderr)
+
+
+@test
 def a_database_is_not_merged_into_itself(case):
     """merge --db m.db x=m.db (also through another path to the same file)
     is refused at once with a line saying why, rather than waiting out the
