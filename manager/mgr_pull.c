@@ -11,8 +11,10 @@
  * prompt), with the host name after "--".
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -280,11 +282,55 @@ static void progress(int done, int failed, int total, int64_t bytes, int final)
             final ? "\n" : "");
 }
 
+/* Snapshots of a pull that was killed: the temporary directories of
+ * managers (ours, named with their pid) that no longer run. */
+static void remove_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        int pid, end = 0;
+        struct stat st;
+        char dir[4400];
+        if (sscanf(e->d_name, "observe-manager.%d.%*6[A-Za-z0-9]%n", &pid, &end) != 1 || e->d_name[end] || pid <= 0)
+            continue;
+        if (kill(pid, 0) == 0 || errno != ESRCH)
+            continue; /* that manager still runs */
+        snprintf(dir, sizeof dir, "%s/%s", base, e->d_name);
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        DIR *in = opendir(dir);
+        struct dirent *f;
+        while (in && (f = readdir(in)) != NULL)
+            if (f->d_name[0] != '.')
+                unlinkat(dirfd(in), f->d_name, 0);
+        if (in)
+            closedir(in);
+        if (rmdir(dir) == 0)
+            fprintf(stderr, "%s: removed %s, left by a pull that was killed\n", mgr_prog, dir);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* SIGINT or SIGTERM: stop the pulls, remove what they left, then exit. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
 int mgr_pull(sqlite3 *db, const struct mgr_inventory *inv, const struct mgr_pull_opts *o)
 {
     const char *base = getenv("TMPDIR");
     char tmpdir[4096];
-    snprintf(tmpdir, sizeof tmpdir, "%s/observe-manager.XXXXXX", base && *base ? base : "/tmp");
+    base = base && *base ? base : "/tmp";
+    remove_stale(base);
+    snprintf(tmpdir, sizeof tmpdir, "%s/observe-manager.%d.XXXXXX", base, (int)getpid());
+    struct sigaction sa = { .sa_handler = on_stop }, old_int, old_term;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     if (!mkdtemp(tmpdir)) {
         fprintf(stderr, "%s: cannot make a temporary directory: %s\n", mgr_prog, strerror(errno));
         return -1;
@@ -292,7 +338,7 @@ int mgr_pull(sqlite3 *db, const struct mgr_inventory *inv, const struct mgr_pull
     struct job *jobs = calloc((size_t)inv->nhosts + 1, sizeof *jobs);
     int next = 0, running = 0, done = 0, failed = 0;
     int64_t bytes = 0;
-    while (jobs && (next < inv->nhosts || running > 0)) {
+    while (jobs && (next < inv->nhosts || running > 0) && !stop_signal) {
         while (running < o->jobs && next < inv->nhosts) {
             struct job *j = &jobs[next];
             j->h = &inv->hosts[next];
@@ -338,7 +384,24 @@ int mgr_pull(sqlite3 *db, const struct mgr_inventory *inv, const struct mgr_pull
     }
     if (o->progress)
         progress(done, failed, inv->nhosts, bytes, 1);
+    for (int i = 0; stop_signal && jobs && i < next; i++) {
+        if (jobs[i].pid > 0) {
+            kill(-jobs[i].pid, SIGKILL);
+            kill(jobs[i].pid, SIGKILL);
+            waitpid(jobs[i].pid, NULL, 0);
+            unlink(jobs[i].out);
+            close(jobs[i].errfd);
+        }
+    }
     free(jobs);
     rmdir(tmpdir);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (stop_signal) {
+        fprintf(stderr, "%s: stopped by signal %d: the hosts not finished were not merged\n", mgr_prog,
+                (int)stop_signal);
+        signal(stop_signal, SIG_DFL);
+        raise(stop_signal);
+    }
     return failed ? 1 : 0;
 }

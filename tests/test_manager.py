@@ -7,6 +7,7 @@ taken from a database, a tag, a label or a host name may be executed."""
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -361,6 +362,51 @@ def a_host_that_sends_without_end_fails_alone(case):
     T.true(len(p.stderr) < 2000, "the manager's own stderr stays short: %d bytes" % len(p.stderr))
     T.eq(os.listdir(tmp), [], "nothing left in TMPDIR")
     T.eq(counts(merged)[0], 2, "the good host's connections")
+
+
+@test
+def a_stopped_pull_leaves_nothing_behind(case):
+    """SIGTERM in the middle of a pull stops it and removes the partial
+    snapshots; what a pull killed outright (SIGKILL) left is removed by the
+    next pull, which says so."""
+    good, _ = client_db(case, "good", 2, "server=s1")
+    local_ssh = os.path.join(case.dir, "local-ssh")
+    with open(local_ssh, "w") as f:
+        f.write('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift 2\nexec sh -c "$1"\n')
+    slow = os.path.join(case.dir, "slow-slicer")
+    with open(slow, "w") as f:
+        f.write("#!/bin/sh\nhead -c 100000 /dev/zero; exec sleep 60\n")
+    for script in (local_ssh, slow):
+        os.chmod(script, 0o755)
+    tmp = case.logdir("tmp")
+    env = dict(os.environ, OBSERVE_SSH=local_ssh, TMPDIR=tmp)
+    argv = [MANAGER, "pull", "--db", os.path.join(case.dir, "m.db"), "--remote-slicer", SLICER_REMOTE,
+            "slow=127.0.0.1:/x.db"]
+    with open(os.path.join(case.dir, "inv"), "w") as f:
+        f.write("client slow 127.0.0.1 db=%s slicer=%s\n" % (good, slow))
+    argv[-1] = os.path.join(case.dir, "inv")
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(os.listdir(os.path.join(tmp, d)) for d in os.listdir(tmp)):
+            time.sleep(0.05)
+        T.true(os.listdir(tmp), "the pull is under way")
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=20)
+        T.eq(p.returncode, -sig, "ended by the signal")
+        if sig == signal.SIGTERM:
+            T.true("stopped by signal" in err, "said: %r" % err)
+            T.eq(os.listdir(tmp), [], "nothing left after SIGTERM")
+        else:
+            T.eq(len(os.listdir(tmp)), 1, "SIGKILL leaves the partial snapshot")
+            # the remote side the killed manager could not stop, stopped by its PID
+            pids = subprocess.run(["pgrep", "-f", slow], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                os.kill(int(pid), signal.SIGKILL)
+    p = manager("pull", "--timeout", "1", "--db", os.path.join(case.dir, "m.db"), "--remote-slicer", SLICER_REMOTE,
+                "good=127.0.0.1:" + good, check=False, extra_env={"OBSERVE_SSH": local_ssh, "TMPDIR": tmp})
+    T.true("left by a pull that was killed" in p.stderr, "the next pull removes it: %r" % p.stderr)
+    T.eq(os.listdir(tmp), [], "nothing left")
 
 
 @test
