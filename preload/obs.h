@@ -63,7 +63,8 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
     X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
     X(getsockopt) X(getaddrinfo) X(fork) X(clone) X(longjmp) X(_longjmp) X(siglongjmp) X(__longjmp_chk) \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(pipe) X(pipe2) \
-    X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk) X(syscall)
+    X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk) X(__fdelt_chk) X(syscall) \
+    X(sigaction) X(signal)
 
 #define OBS_X_LIBC_PTR(name) __typeof__(name) *name;
 struct obs_libc { OBS_LIBC_SYMBOLS(OBS_X_LIBC_PTR) };
@@ -219,6 +220,9 @@ OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
 OBS_HIDDEN int obs_wait_mode_all(void);
 OBS_HIDDEN void obs_note_fd(int fd);
 OBS_HIDDEN void obs_clone_child(void);
+/* SIGBUS is ours once the log is mapped (a log truncated by someone else):
+ * the program's own action is kept here and run for every fault not ours. */
+OBS_HIDDEN int obs_sigbus_action(const struct sigaction *act, struct sigaction *old);
 extern OBS_HIDDEN int obs_fd_hiwater;
 
 /* obs_track.c: what each call means */

@@ -281,6 +281,73 @@ static void obs_signals_on(const sigset_t *old)
     pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/* ---- a log truncated under us -------------------------------------------- */
+
+/* Someone who may write the log (its owner, root) can truncate it while we
+ * run: a store into a page past its new end raises SIGBUS, which would kill
+ * the program.  Our handler, installed when the log is mapped, puts
+ * anonymous memory in the log's place (what is recorded from then on goes
+ * nowhere), stops recording and returns, so the store is made again and
+ * succeeds.  Every other SIGBUS goes to the program's own action, which
+ * sigaction() and signal() keep for it (obs_sigbus_action) as if it were
+ * installed. */
+static struct sigaction obs_app_bus; /* the program's SIGBUS action */
+static int obs_bus_ours;             /* our handler is installed */
+
+static void obs_say_from_handler(const char *msg)
+{
+    struct stat st;
+    if (!getenv("OBSERVE_QUIET") && L.err_known && fstat(2, &st) == 0 && st.st_dev == L.err_dev &&
+        st.st_ino == L.err_ino)
+        (void)!REAL(write)(2, msg, strlen(msg));
+}
+
+static void obs_on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+    char *base = (char *)L.hdr, *at = si ? (char *)si->si_addr : NULL;
+    if (base && at >= base && at < base + L.map_len && si->si_code > 0) {
+        __atomic_store_n(&L.state, LOG_FAILED, __ATOMIC_RELEASE);
+        mmap(base, L.map_len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        obs_say_from_handler("libobserve: the log was truncated by another process; this process is no longer "
+                             "observed\n");
+        return;
+    }
+    struct sigaction app = obs_app_bus;
+    if (app.sa_flags & SA_SIGINFO) {
+        app.sa_sigaction(sig, si, ctx);
+    } else if (app.sa_handler != SIG_DFL && app.sa_handler != SIG_IGN) {
+        app.sa_handler(sig);
+    } else {
+        /* as without us: a fault made again, or a signal sent again, meets the default action */
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        REAL(sigaction)(SIGBUS, &dfl, NULL);
+        obs_bus_ours = 0;
+        if (!si || si->si_code <= 0)
+            raise(sig);
+    }
+}
+
+static void obs_take_sigbus(void)
+{
+    if (obs_bus_ours)
+        return;
+    struct sigaction ours = { .sa_sigaction = obs_on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK };
+    sigemptyset(&ours.sa_mask);
+    if (REAL(sigaction)(SIGBUS, &ours, &obs_app_bus) == 0)
+        obs_bus_ours = 1;
+}
+
+int obs_sigbus_action(const struct sigaction *act, struct sigaction *old)
+{
+    if (!obs_bus_ours)
+        return REAL(sigaction)(SIGBUS, act, old);
+    if (old)
+        *old = obs_app_bus;
+    if (act)
+        obs_app_bus = *act;
+    return 0;
+}
+
 /* ---- creating the log ---------------------------------------------------- */
 
 /* Opens the log directory if it can be trusted; returns its fd or -1 with
@@ -626,6 +693,8 @@ int obs_log_ensure(void)
         obs_tls_busy = 0;
         if (!ok)
             obs_warn(why, NULL);
+        if (ok)
+            obs_take_sigbus();
         __atomic_store_n(&L.state, ok ? LOG_READY : LOG_FAILED, __ATOMIC_RELEASE);
         if (ok)
             obs_carry_before_log(L.hdr);

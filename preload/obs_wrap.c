@@ -705,6 +705,22 @@ OBS_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int tmo, con
 OBS_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *ts, const sigset_t *m)
 { return obs_epoll_wait(ep, ev, max, 0, ts, m, OBS_MECH_EPOLL_PWAIT2); }
 
+/* SIGBUS is the library's once its log is mapped (obs_sigbus_action): the
+ * program's action is kept and run for every SIGBUS not caused by the log. */
+OBS_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return sig == SIGBUS ? obs_sigbus_action(act, old) : REAL(sigaction)(sig, act, old);
+}
+
+OBS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    if (sig != SIGBUS)
+        return REAL(signal)(sig, handler);
+    struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART }, old;
+    sigemptyset(&act.sa_mask);
+    return obs_sigbus_action(&act, &old) == 0 ? old.sa_handler : SIG_ERR;
+}
+
 /* vfork's child shares our memory: anything it did through us (a close or a
  * dup2 before exec) would change the parent's records.  Like valgrind, we
  * make it a fork, which POSIX allows a program to rely on no less. */

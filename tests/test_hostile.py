@@ -2,7 +2,8 @@
 """The hostile world, against the library: resource limits, signal handlers
 that fork, clone() without shared memory, many threads filling a log at
 once, a log directory swapped for a link while root's processes start,
-and the one warning it may give.  Each case is a real program doing what
+a log truncated under the program, the program's own SIGBUS, and the one
+warning the library may give.  Each case is a real program doing what
 programs (or someone else on the machine) do; each fails on a library that
 lets the program feel us or writes where it must not."""
 import os
@@ -150,6 +151,29 @@ while True:
     T.eq(p.stdout.strip(), "children=800", "the processes ran")
     T.true(sw.poll() is None, "the swapper was still swapping")
     T.eq(os.listdir(secret), [], "logs written into root's directory")
+
+
+@test
+def a_log_truncated_by_someone_else_never_kills_the_program(case):
+    """`: > log` while the program runs: the next record would land past the
+    file's end (SIGBUS). The program runs on, unobserved from then on, and
+    says so once."""
+    logs = case.logdir()
+    p = T.run([HOSTILE, "truncate", logs, "20000"], logdir=logs, check=False)
+    T.eq((p.returncode, p.stdout.strip()), (0, "rounds=20000"), "the program ran to its end: %s" % p.stderr[-300:])
+    T.eq(p.stderr.count("the log was truncated by another process"), 1, "said once: %r" % p.stderr)
+
+
+@test
+def the_programs_own_sigbus_is_its_own(case):
+    """Once the log is mapped SIGBUS goes through the library: the program's
+    handler, set with signal() and then sigaction() (which returns the
+    first), still gets its own faults (and jumps out of them) and a SIGBUS
+    sent to it, exactly as without the library."""
+    plain = T.run([HOSTILE, "ownbus"])
+    seen = T.run([HOSTILE, "ownbus"], logdir=case.logdir())
+    T.eq(plain.stdout.strip(), "fault=caught sent=caught", "without the library")
+    T.eq(seen.stdout, plain.stdout, "with the library")
 
 
 @test

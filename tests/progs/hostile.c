@@ -1,6 +1,7 @@
 /* hostile — programs that do to the library what a hostile or unlucky
  * world does: signal handlers that fork, clone() without a shared memory,
- * nearly all of an address-space limit taken, processes started in a race.
+ * nearly all of an address-space limit taken, processes started in a race,
+ * a log truncated under the program, the program's own SIGBUS.
  *
  *   hostile sigfork SECONDS
  *     SIGALRM every 200 us; its handler forks (at most every 2 ms; the child
@@ -14,6 +15,15 @@
  *   hostile malloc MB
  *     Makes a socket (the log is created), then mallocs MB MiB and touches
  *     one byte of each page.  Prints: malloc=ok, or malloc=failed and exits 1.
+ *   hostile truncate LOGDIR ROUNDS
+ *     Ping-pongs on a tracked connection; after the first round it
+ *     truncates its own log to nothing (as `: > log` would), then goes on.
+ *     Prints: rounds=N
+ *   hostile ownbus
+ *     Makes a socket (the log is created and mapped), then installs its own
+ *     SIGBUS handler (signal(), then sigaction()), touches a page of a file
+ *     it has truncated and jumps out of the handler; then sends itself
+ *     SIGBUS.  Prints: fault=caught sent=caught
  *   hostile children N
  *     Forks N children one after another; each makes one socket (and so its
  *     own log, the parent having none) and _exits.  Prints: children=N
@@ -21,7 +31,9 @@
 #define _GNU_SOURCE
 #include "progs.h"
 
+#include <dirent.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -137,6 +149,80 @@ static int big_malloc(long mb)
     return 0;
 }
 
+static void ping_pong_rounds(int sv[2], long rounds)
+{
+    for (long i = 0; i < rounds; i++)
+        ping_pong_once(sv);
+}
+
+static int truncate_own_log(const char *dir, long rounds)
+{
+    int sv[2];
+    loopback_pair(sv);
+    ping_pong_once(sv);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096] = "", mine[32];
+    snprintf(mine, sizeof mine, ".%d.", (int)getpid());
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, mine) && strstr(e->d_name, ".olog"))
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (d)
+        closedir(d);
+    if (!*path || truncate(path, 0) != 0) {
+        perror("truncate the log");
+        return 2;
+    }
+    ping_pong_rounds(sv, rounds - 1);
+    close(sv[0]);
+    close(sv[1]);
+    printf("rounds=%ld\n", rounds);
+    return 0;
+}
+
+static sigjmp_buf bus_back;
+static volatile sig_atomic_t bus_signals;
+
+static void on_bus(int sig)
+{
+    (void)sig;
+    bus_signals++;
+}
+
+static void on_bus_jump(int sig, siginfo_t *si, void *ctx)
+{
+    (void)sig, (void)si, (void)ctx;
+    siglongjmp(bus_back, 1);
+}
+
+static int own_sigbus(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    char path[] = "/tmp/hostile-bus-XXXXXX";
+    int fd = mkstemp(path);
+    if (s < 0 || fd < 0 || ftruncate(fd, 4096) != 0)
+        return 2;
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    unlink(path);
+    if (page == MAP_FAILED || ftruncate(fd, 0) != 0)
+        return 2;
+    signal(SIGBUS, on_bus); /* replaced next: what sigaction returns must be it */
+    struct sigaction sa = { .sa_sigaction = on_bus_jump, .sa_flags = SA_SIGINFO }, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old);
+    if (old.sa_handler != on_bus)
+        return 3;
+    const char *fault = "missed";
+    if (sigsetjmp(bus_back, 1) == 0)
+        page[0] = 1;
+    else
+        fault = "caught";
+    signal(SIGBUS, on_bus);
+    raise(SIGBUS);
+    printf("fault=%s sent=%s\n", fault, bus_signals == 1 ? "caught" : "missed");
+    return 0;
+}
+
 static int children(int n)
 {
     for (int i = 0; i < n; i++) {
@@ -162,8 +248,12 @@ int main(int argc, char **argv)
         return clone_no_vm(atoi(argv[2]));
     if (argc == 3 && strcmp(argv[1], "malloc") == 0)
         return big_malloc(atol(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "truncate") == 0)
+        return truncate_own_log(argv[2], atol(argv[3]));
+    if (argc == 2 && strcmp(argv[1], "ownbus") == 0)
+        return own_sigbus();
     if (argc == 3 && strcmp(argv[1], "children") == 0)
         return children(atoi(argv[2]));
-    fprintf(stderr, "usage: hostile sigfork SECONDS | clone PORT | malloc MB | children N\n");
+    fprintf(stderr, "usage: hostile sigfork SECONDS | clone PORT | malloc MB | truncate LOGDIR ROUNDS | ownbus | children N\n");
     return 2;
 }
