@@ -106,7 +106,8 @@ def many_threads_filling_a_log_leave_it_whole(case):
     the header never claims records that were not written (a reader would
     call an undamaged log truncated).  The race is rare on two cores: a
     library that gave space back after reserving past the end showed it in
-    1 of 12 runs of 1.6 million requests each; four shorter runs here."""
+    1 of 12 runs of 1.6 million requests each (bench/fill-race.sh); four
+    shorter runs here."""
     port = T.httpd(case, size=10)
     for i in range(4):
         logs = case.logdir("run%d" % i)
