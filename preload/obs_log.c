@@ -313,10 +313,22 @@ static void obs_on_sigbus(int sig, siginfo_t *si, void *ctx)
         return;
     }
     struct sigaction app = obs_app_bus;
-    if (app.sa_flags & SA_SIGINFO) {
-        app.sa_sigaction(sig, si, ctx);
-    } else if (app.sa_handler != SIG_DFL && app.sa_handler != SIG_IGN) {
-        app.sa_handler(sig);
+    int handled = (app.sa_flags & SA_SIGINFO) || (app.sa_handler != SIG_DFL && app.sa_handler != SIG_IGN);
+    if (handled) {
+        /* as the kernel would run it: its mask (and SIGBUS unless SA_NODEFER), SA_RESETHAND */
+        sigset_t mask = app.sa_mask, old;
+        if (!(app.sa_flags & SA_NODEFER))
+            sigaddset(&mask, sig);
+        if (app.sa_flags & SA_RESETHAND) {
+            obs_app_bus.sa_handler = SIG_DFL;
+            obs_app_bus.sa_flags &= ~SA_SIGINFO;
+        }
+        pthread_sigmask(SIG_BLOCK, &mask, &old);
+        if (app.sa_flags & SA_SIGINFO)
+            app.sa_sigaction(sig, si, ctx);
+        else
+            app.sa_handler(sig);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     } else {
         /* as without us: a fault made again, or a signal sent again, meets the default action */
         struct sigaction dfl = { .sa_handler = SIG_DFL };

@@ -716,8 +716,9 @@ OBS_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
     if (sig != SIGBUS)
         return REAL(signal)(sig, handler);
-    struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART }, old;
+    struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART }, old; /* glibc's signal() */
     sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, sig);
     return obs_sigbus_action(&act, &old) == 0 ? old.sa_handler : SIG_ERR;
 }
 
