@@ -28,7 +28,19 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The TSC fast clock exists on x86 only; elsewhere every timestamp is a
+ * clock_gettime() (obs_clock.c never turns the fast path on). */
+#if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
+#define OBS_HAVE_TSC 1
+static inline uint64_t obs_tsc(void) { return __rdtsc(); }
+static inline void obs_cpu_relax(void) { __builtin_ia32_pause(); }
+#else
+#define OBS_HAVE_TSC 0
+static inline uint64_t obs_tsc(void) { return 0; }
+static inline void obs_cpu_relax(void) { __asm__ __volatile__("" ::: "memory"); }
+#endif
 
 #include "../common/obs_format.h"
 
@@ -124,8 +136,8 @@ OBS_HIDDEN void obs_clock_note(void);
 
 static inline uint64_t obs_now(void)
 {
-    if (OBS_LIKELY(__atomic_load_n(&obs_clock_tsc, __ATOMIC_RELAXED))) {
-        uint64_t d = __rdtsc() - obs_tls_clock.tsc0;
+    if (OBS_HAVE_TSC && OBS_LIKELY(__atomic_load_n(&obs_clock_tsc, __ATOMIC_RELAXED))) {
+        uint64_t d = obs_tsc() - obs_tls_clock.tsc0;
         if (OBS_LIKELY(d < __atomic_load_n(&obs_clock_window, __ATOMIC_RELAXED)))
             return obs_tls_clock.ns0 + ((d * __atomic_load_n(&obs_clock_mult, __ATOMIC_RELAXED)) >> 32);
     }

@@ -17,7 +17,9 @@
  */
 #include "obs.h"
 
+#if OBS_HAVE_TSC
 #include <cpuid.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -65,7 +67,7 @@ static void clock_pair(uint64_t *tsc, uint64_t *ns)
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < PAIR_TRIES && best > PAIR_TIGHT_TICKS; i++) {
-        uint64_t t1 = __rdtsc(), n = clock_ns(), t2 = __rdtsc();
+        uint64_t t1 = obs_tsc(), n = clock_ns(), t2 = obs_tsc();
         if (t2 < t1 || t2 - t1 >= best)
             continue;
         best = t2 - t1;
@@ -73,7 +75,7 @@ static void clock_pair(uint64_t *tsc, uint64_t *ns)
         *ns = n;
     }
     if (best == UINT64_MAX) { /* the TSC went backwards every time */
-        *tsc = __rdtsc();
+        *tsc = obs_tsc();
         *ns = clock_ns();
     }
 }
@@ -86,9 +88,13 @@ static void clock_pair(uint64_t *tsc, uint64_t *ns)
  * checks the rate on every re-anchor and gives up on nonsense). */
 static int tsc_trustworthy(void)
 {
+#if OBS_HAVE_TSC
     unsigned a, b, c, d;
     if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
         return 0;
+#else
+    return 0; /* no TSC: clock_gettime() always */
+#endif
     char buf[32] = { 0 };
     int fd = REAL(open)("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
     if (fd < 0)

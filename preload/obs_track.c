@@ -405,7 +405,7 @@ static struct obs_xchg_slot *obs_xchg_open_pending(struct obs_conn_slot *c)
     if (__atomic_compare_exchange_n(&c->pending, &one, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return obs_xchg_open(c, OBS_LD(c->req_t0)); /* clears pending */
     for (int i = 0; i < 1000000 && __atomic_load_n(&c->pending, __ATOMIC_ACQUIRE) == 2; i++)
-        __builtin_ia32_pause();
+        obs_cpu_relax();
     return __atomic_load_n(&c->xchg, __ATOMIC_ACQUIRE);
 }
 

@@ -574,7 +574,9 @@ static long obs_syscall(long nr, long a, long b, long c, long d, long e, long f)
     case SYS_accept4: return obs_accept4((int)a, (struct sockaddr *)b, (socklen_t *)c, (int)d, 0);
     case SYS_shutdown: return obs_shutdown((int)a, (int)b);
     case SYS_dup: return obs_dup((int)a);
+#ifdef SYS_dup2 /* the older calls, which arm64 and other newer ports do not have */
     case SYS_dup2: return obs_dup2((int)a, (int)b, 0, 2);
+#endif
     case SYS_dup3: return obs_dup2((int)a, (int)b, (int)c, 3);
     case SYS_read: return obs_read((int)a, (void *)b, (size_t)c);
     case SYS_write: return obs_write((int)a, (const void *)b, (size_t)c);
@@ -589,14 +591,18 @@ static long obs_syscall(long nr, long a, long b, long c, long d, long e, long f)
     case SYS_sendmmsg: return obs_sendmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d);
     case SYS_recvmmsg: return obs_recvmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d, (struct timespec *)e);
     case SYS_epoll_ctl: return obs_epoll_ctl((int)a, (int)b, (int)c, (struct epoll_event *)d);
+#ifdef SYS_epoll_wait
     case SYS_epoll_wait:
         return obs_epoll_wait((int)a, (struct epoll_event *)b, (int)c, (int)d, NULL, NULL, OBS_MECH_EPOLL_WAIT);
+#endif
     case SYS_epoll_pwait: /* libc's passes the kernel's sigset size: take only that one */
         if (f == _NSIG / 8)
             return obs_epoll_wait((int)a, (struct epoll_event *)b, (int)c, (int)d, NULL, (const sigset_t *)e,
                                   OBS_MECH_EPOLL_PWAIT);
         break;
+#ifdef SYS_poll
     case SYS_poll: return obs_poll((struct pollfd *)a, (nfds_t)b, (int)c, NULL, NULL, OBS_MECH_POLL);
+#endif
     }
     return REAL(syscall)(nr, a, b, c, d, e, f);
 }

@@ -345,5 +345,22 @@ def a_signal_during_the_logs_creation_is_held_until_it_is_made(case):
     T.eq(len(log.of("conn")), 2, "the thread's connection, both its ends, is in it")
 
 
+@test
+def the_library_builds_for_arm64(case):
+    """The TSC fast clock is x86's: elsewhere the library is built without it
+    (every timestamp a clock_gettime) and without the system calls newer
+    ports lack (dup2, poll, epoll_wait).  Built with Debian's cross compiler,
+    it is an AArch64 shared object that exports the calls it interposes."""
+    T.need("aarch64-linux-gnu-gcc")
+    lib = os.path.join(T.BUILD, "arm64", "libobserve.so")
+    subprocess.run(["make", "-s", "-C", T.ROOT, "B=" + T.BUILD, lib], check=True, capture_output=True)
+    head = subprocess.run(["readelf", "-h", lib], capture_output=True, text=True, check=True).stdout
+    T.true("AArch64" in head, "the machine: %r" % head)
+    syms = subprocess.run(["readelf", "--dyn-syms", "-W", lib], capture_output=True, text=True, check=True).stdout
+    exported = {l.split()[-1].split("@")[0] for l in syms.splitlines() if " FUNC " in l and " GLOBAL " in l and " UND " not in l}
+    for name in ("socket", "connect", "send", "recv", "close", "select", "poll", "epoll_wait", "syscall", "clone"):
+        T.true(name in exported, "%s is exported" % name)
+
+
 if __name__ == "__main__":
     T.main()
