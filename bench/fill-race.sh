@@ -16,11 +16,8 @@ lib=$(realpath "${2:-build/libobserve.so}")
 B=build
 make -s "$B/libobserve.so" "$B/observe-httpd" "$B/observe-slicer" "$B/tests/netclient" >/dev/null
 work=$(mktemp -d /tmp/observe-fill.XXXXXX)
-"$B/observe-httpd" --port 0 --size 10 --backend epoll > "$work/httpd.out" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do grep -q listening "$work/httpd.out" && break; sleep 0.1; done
-port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/httpd.out")
+. bench/httpd.sh
+start_httpd 10
 echo "machine: $(nproc) cores, $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) clocksource, $(uname -r)"
 echo "library: $lib"
 damaged=0

@@ -18,11 +18,8 @@ make -s "$B/libobserve.so" "$B/observe-httpd" >/dev/null
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/pingpong" bench/pingpong.c
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/firstsock" bench/firstsock.c
 work=$(mktemp -d /tmp/observe-bench.XXXXXX)
-"$B/observe-httpd" --port 0 --size 100 --backend epoll > "$work/httpd.out" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do grep -q listening "$work/httpd.out" && break; sleep 0.1; done
-port=$(sed -n 's/.*listening on [0-9.]*:\([0-9]*\).*/\1/p' "$work/httpd.out")
+. bench/httpd.sh
+start_httpd 100
 url="http://127.0.0.1:$port/"
 lib=$(pwd)/$B/libobserve.so
 n=150000

@@ -261,20 +261,22 @@ static int run_gnuplot(const struct mgr_plot_opts *o, const char *name)
     }
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "%s: gnuplot failed on %s/%s%s (see %s/%s)\n", mgr_prog, o->outdir, script,
-                WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": is gnuplot installed?"
-                : WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": it took longer than 300 s" : "",
-                o->outdir, log);
+        char why[64] = "";
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+            snprintf(why, sizeof why, ": is gnuplot installed?");
+        else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+            snprintf(why, sizeof why, ": it took longer than %d s", MGR_GNUPLOT_SECONDS);
+        fprintf(stderr, "%s: gnuplot failed on %s/%s%s (see %s/%s)\n", mgr_prog, o->outdir, script, why, o->outdir,
+                log);
         return -1;
     }
-    char path[4200];
     unlinkat(o->outfd, log, 0);
     for (int i = 0; i < 2; i++) {
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s.%s", o->outdir, name, i ? "svg" : "png");
-        if (fstatat(o->outfd, path + strlen(o->outdir) + 1, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-            st.st_size == 0) {
-            fprintf(stderr, "%s: gnuplot wrote no %s\n", mgr_prog, path);
+        char file[128];
+        snprintf(file, sizeof file, "%s.%s", name, i ? "svg" : "png");
+        if (fstatat(o->outfd, file, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+            fprintf(stderr, "%s: gnuplot wrote no %s/%s\n", mgr_prog, o->outdir, file);
             return -1;
         }
     }

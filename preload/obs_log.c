@@ -70,20 +70,23 @@ void obs_bind_libc(void)
 #undef OBS_X_BIND
 }
 
-/* One line on stderr, never into a socket; once per process for each
- * *once flag. */
+/* One line on stderr: not into a socket, nor into a file the program has
+ * since opened as fd 2 (only where its stderr was when it started), and not
+ * under OBSERVE_QUIET.  Safe in a signal handler: fstat and write are. */
+static void obs_say_now(const char *msg)
+{
+    struct stat st;
+    if (getenv("OBSERVE_QUIET") || !L.err_known || fstat(2, &st) != 0 || S_ISSOCK(st.st_mode) ||
+        st.st_dev != L.err_dev || st.st_ino != L.err_ino || !REAL(write))
+        return;
+    (void)!REAL(write)(2, msg, strlen(msg));
+}
+
+/* The same, once per process for each *once flag. */
 static void obs_say(int *once, const char *msg)
 {
-    if (__atomic_exchange_n(once, 1, __ATOMIC_RELAXED) || getenv("OBSERVE_QUIET"))
-        return;
-    /* Not into a socket, nor into a file the program has since opened as
-     * fd 2: only where its stderr was when it started. */
-    struct stat st;
-    if (!L.err_known || fstat(2, &st) != 0 || S_ISSOCK(st.st_mode) || st.st_dev != L.err_dev ||
-        st.st_ino != L.err_ino)
-        return;
-    if (REAL(write))
-        (void)!REAL(write)(2, msg, strlen(msg));
+    if (!__atomic_exchange_n(once, 1, __ATOMIC_RELAXED))
+        obs_say_now(msg);
 }
 
 /* Why this process goes unobserved. */
@@ -294,21 +297,13 @@ static void obs_signals_on(const sigset_t *old)
 static struct sigaction obs_app_bus; /* the program's SIGBUS action */
 static int obs_bus_ours;             /* our handler is installed */
 
-static void obs_say_from_handler(const char *msg)
-{
-    struct stat st;
-    if (!getenv("OBSERVE_QUIET") && L.err_known && fstat(2, &st) == 0 && st.st_dev == L.err_dev &&
-        st.st_ino == L.err_ino)
-        (void)!REAL(write)(2, msg, strlen(msg));
-}
-
 static void obs_on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
     char *base = (char *)L.hdr, *at = si ? (char *)si->si_addr : NULL;
     if (base && at >= base && at < base + L.map_len && si->si_code > 0) {
         __atomic_store_n(&L.state, LOG_FAILED, __ATOMIC_RELEASE);
         mmap(base, L.map_len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        obs_say_from_handler("libobserve: the log was truncated by another process; this process is no longer "
+        obs_say_now("libobserve: the log was truncated by another process; this process is no longer "
                              "observed\n");
         return;
     }
@@ -567,8 +562,9 @@ static int obs_log_fill(int fd)
 {
     struct stat st;
     size_t first = OBS_HEADER_SIZE + obs_grow_step(0);
-    if (first > obs_file_limit())
-        first = (size_t)obs_file_limit();
+    uint64_t limit = obs_file_limit();
+    if (first > limit)
+        first = (size_t)limit;
     if (first < OBS_HEADER_SIZE + 4096)
         return EFBIG;
     int err = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, (off_t)first);
@@ -753,11 +749,11 @@ static int obs_grow(uint64_t need)
     obs_grow_lock();
     uint64_t have = __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE);
     if (need > have) {
-        uint64_t want = need + obs_grow_step(have);
+        uint64_t want = need + obs_grow_step(have), limit = obs_file_limit();
         if (want > L.map_len)
             want = L.map_len;
-        if (want > obs_file_limit())
-            want = obs_file_limit();
+        if (want > limit)
+            want = limit;
         int fd = REAL(open)(L.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         rc = -1;

@@ -86,6 +86,20 @@ def pull_from_hosts_in_network_namespaces(case):
     T.eq(query(merged, "PRAGMA integrity_check"), [("ok",)], "integrity")
 
 
+def script(case, name, body):
+    """An executable shell script in the case's directory; its path."""
+    path = os.path.join(case.dir, name)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+def local_ssh(case):
+    """An ssh stand-in (for OBSERVE_SSH) that runs the remote command here."""
+    return script(case, "local-ssh", 'while [ "$1" != "--" ]; do shift; done\nshift 2\nexec sh -c "$1"')
+
+
 def planted(case, good, name, sql):
     path = os.path.join(case.dir, name + ".db")
     shutil.copy(good, path)
@@ -117,17 +131,11 @@ def a_failing_host_is_reported_and_the_others_merged(case):
         c.execute("CREATE TABLE x (y)")
     # a remote side that sends whatever file it is given, as a broken or
     # hostile host could: the manager's own check must catch it
-    cat = os.path.join(case.dir, "cat-slicer")
-    with open(cat, "w") as f:
-        f.write('#!/bin/sh\ncat "$2"\n')
-    os.chmod(cat, 0o755)
+    cat = script(case, "cat-slicer", 'cat "$2"')
     noise = os.path.join(case.dir, "noise.db")
     with open(noise, "wb") as f:
         f.write(os.urandom(70000))
-    slow = os.path.join(case.dir, "slow-slicer")
-    with open(slow, "w") as f:
-        f.write("#!/bin/sh\nsleep 60\n")
-    os.chmod(slow, 0o755)
+    slow = script(case, "slow-slicer", "sleep 60")
     down = T.free_port()
     g = "127.0.0.1:%d" % good.port
     inv = os.path.join(case.dir, "inventory")
@@ -333,17 +341,9 @@ def a_host_that_sends_without_end_fails_alone(case):
     with a line saying why, the good host beside it is merged, and nothing
     is left in the temporary directory."""
     good, _ = client_db(case, "good", 2, "server=s1")
-    local_ssh = os.path.join(case.dir, "local-ssh")  # runs the remote command here
-    with open(local_ssh, "w") as f:
-        f.write('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift 2\nexec sh -c "$1"\n')
-    zeros = os.path.join(case.dir, "zeros-slicer")
-    with open(zeros, "w") as f:
-        f.write("#!/bin/sh\nexec cat /dev/zero\n")
-    chatty = os.path.join(case.dir, "chatty-slicer")
-    with open(chatty, "w") as f:
-        f.write("#!/bin/sh\nexec yes 'a line on stderr' >&2\n")
-    for script in (local_ssh, zeros, chatty):
-        os.chmod(script, 0o755)
+    ssh = local_ssh(case)
+    zeros = script(case, "zeros-slicer", "exec cat /dev/zero")
+    chatty = script(case, "chatty-slicer", "exec yes 'a line on stderr' >&2")
     tmp = case.logdir("tmp")
     inv = os.path.join(case.dir, "inventory")
     with open(inv, "w") as f:
@@ -351,7 +351,7 @@ def a_host_that_sends_without_end_fails_alone(case):
         f.write("client zeros 127.0.0.1 db=%s slicer=%s\n" % (good, zeros))
         f.write("client chatty 127.0.0.1 db=%s slicer=%s\n" % (good, chatty))
     merged = os.path.join(case.dir, "merged.db")
-    env = {"OBSERVE_SSH": local_ssh, "TMPDIR": tmp}
+    env = {"OBSERVE_SSH": ssh, "TMPDIR": tmp}
     p = manager("pull", "--max-mb", "8", "--timeout", "4", "--db", merged, "--remote-slicer", SLICER_REMOTE, inv,
                 check=False, extra_env=env, timeout=60)
     T.eq(p.returncode, 1, "exit status: %s" % p.stderr[-500:])
@@ -370,21 +370,14 @@ def a_stopped_pull_leaves_nothing_behind(case):
     snapshots; what a pull killed outright (SIGKILL) left is removed by the
     next pull, which says so."""
     good, _ = client_db(case, "good", 2, "server=s1")
-    local_ssh = os.path.join(case.dir, "local-ssh")
-    with open(local_ssh, "w") as f:
-        f.write('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift 2\nexec sh -c "$1"\n')
-    slow = os.path.join(case.dir, "slow-slicer")
-    with open(slow, "w") as f:
-        f.write("#!/bin/sh\nhead -c 100000 /dev/zero; exec sleep 60\n")
-    for script in (local_ssh, slow):
-        os.chmod(script, 0o755)
+    ssh = local_ssh(case)
+    slow = script(case, "slow-slicer", "head -c 100000 /dev/zero; exec sleep 60")
     tmp = case.logdir("tmp")
-    env = dict(os.environ, OBSERVE_SSH=local_ssh, TMPDIR=tmp)
-    argv = [MANAGER, "pull", "--db", os.path.join(case.dir, "m.db"), "--remote-slicer", SLICER_REMOTE,
-            "slow=127.0.0.1:/x.db"]
-    with open(os.path.join(case.dir, "inv"), "w") as f:
+    env = dict(os.environ, OBSERVE_SSH=ssh, TMPDIR=tmp)
+    inv = os.path.join(case.dir, "inv")
+    with open(inv, "w") as f:
         f.write("client slow 127.0.0.1 db=%s slicer=%s\n" % (good, slow))
-    argv[-1] = os.path.join(case.dir, "inv")
+    argv = [MANAGER, "pull", "--db", os.path.join(case.dir, "m.db"), "--remote-slicer", SLICER_REMOTE, inv]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 10
@@ -404,7 +397,7 @@ def a_stopped_pull_leaves_nothing_behind(case):
             for pid in pids:
                 os.kill(int(pid), signal.SIGKILL)
     p = manager("pull", "--timeout", "1", "--db", os.path.join(case.dir, "m.db"), "--remote-slicer", SLICER_REMOTE,
-                "good=127.0.0.1:" + good, check=False, extra_env={"OBSERVE_SSH": local_ssh, "TMPDIR": tmp})
+                "good=127.0.0.1:" + good, check=False, extra_env={"OBSERVE_SSH": ssh, "TMPDIR": tmp})
     T.true("left by a pull that was killed" in p.stderr, "the next pull removes it: %r" % p.stderr)
     T.eq(os.listdir(tmp), [], "nothing left")
 
