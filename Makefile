@@ -64,8 +64,15 @@ $(B)/tsan/netclient: tests/progs/netclient.c | $(B)/tsan
 $(B)/tsan/twothreads: tests/progs/twothreads.c tests/progs/progs.h | $(B)/tsan
 	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
 
-$(B)/gen/obs_db_sql.h: scripts/sql2c $(DB_SQL) | $(B)/gen
-	scripts/sql2c $(DB_SQL) > $@.tmp && mv $@.tmp $@
+# The views' @ lines are expanded from the format header's period lists.
+$(B)/gen/viewgen: scripts/viewgen.c common/obs_format.h | $(B)/gen
+	$(CC) $(WARN) -O1 -o $@ scripts/viewgen.c
+
+$(B)/gen/views.sql: db/views.sql $(B)/gen/viewgen
+	$(B)/gen/viewgen < db/views.sql > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/obs_db_sql.h: scripts/sql2c $(DB_SQL) $(B)/gen/views.sql | $(B)/gen
+	scripts/sql2c $(subst db/views.sql,$(B)/gen/views.sql,$(DB_SQL)) > $@.tmp && mv $@.tmp $@
 
 $(B)/observe-slicer: $(SLICER_SRC) $(SLICER_H) | $(B)
 	$(CC) $(WARN) $(CFLAGS) -I$(B)/gen -o $@ $(SLICER_SRC) -lsqlite3 -lm

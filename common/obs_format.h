@@ -82,10 +82,12 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
                                  * t_resp_first */
 
 /* ---- field lists ---------------------------------------------------------
- * X(kind, ctype, name, doc).  Kinds tell the reader and dump how to show a
- * field: TIME (monotonic ns, 0 = absent), COUNT, INT, ENUM, ADDR, REF (offset
- * of another record in the same file).  Order is chosen so that the C struct
- * has no padding (checked by static asserts in obs_reader.c).
+ * X(kind, ctype, name, doc).  Kinds tell the reader, dump and the slicer's
+ * columns (slicer/slc_load.c) how to show a field: TIME (monotonic ns, 0 =
+ * absent), COUNT, INT, ENUM, MECH (an OBS_MECH_*), ADDR, REF (offset of
+ * another record in the same file), PAD (no value).  A new field is one
+ * line here and its column in db/schema.sql.  Order is chosen so that the C
+ * struct has no padding (checked by static asserts in obs_reader.c).
  */
 #define OBS_CONN_FIELDS(X) \
     X(TIME,  uint64_t, t_resolve_start, "getaddrinfo() entered for the name that gave the peer address") \
@@ -125,7 +127,7 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(COUNT, uint64_t, bytes_sent,      "request bytes") \
     X(COUNT, uint64_t, bytes_received,  "response bytes") \
     X(COUNT, uint32_t, seq,             "1 for the first exchange of the connection") \
-    X(COUNT, uint32_t, pad0,            "unused")
+    X(PAD,   uint32_t, pad0,            "unused")
 
 #define OBS_UDP_FIELDS(X) \
     X(TIME,  uint64_t, t_first,         "first datagram sent or received") \
@@ -140,7 +142,7 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(ADDR,  struct obs_addr, local,    "local address and port") \
     X(ADDR,  struct obs_addr, peer,     "connected peer, if connect() was used") \
     X(INT,   int32_t,  fd,              "descriptor") \
-    X(COUNT, uint32_t, pad0,            "unused")
+    X(PAD,   uint32_t, pad0,            "unused")
 
 #define OBS_DGRAM_FIELDS(X) \
     X(REF,   uint64_t, sock,            "offset of the datagram socket record") \
@@ -149,12 +151,12 @@ static const char *const obs_rec_names[OBS_REC_TYPE_MAX] = {
     X(COUNT, uint64_t, bytes_sent,      "bytes sent") \
     X(COUNT, uint64_t, bytes_received,  "bytes of the answer") \
     X(ADDR,  struct obs_addr, peer,     "peer the datagram went to") \
-    X(COUNT, uint32_t, pad0,            "unused")
+    X(PAD,   uint32_t, pad0,            "unused")
 
 #define OBS_WAIT_FIELDS(X) \
     X(TIME,  uint64_t, t_enter,         "the wait was entered") \
     X(TIME,  uint64_t, t_exit,          "the wait returned") \
-    X(ENUM,  uint32_t, mech,            "OBS_MECH_*") \
+    X(MECH,  uint32_t, mech,            "the mechanism (OBS_MECH_*)") \
     X(COUNT, uint32_t, interest,        "descriptors in the interest set") \
     X(INT,   int32_t,  ready,           "return value (ready descriptors, or -1)") \
     X(INT,   int32_t,  err,             "errno when the wait failed")

@@ -356,6 +356,7 @@ static void obs_print_value_COUNT(FILE *f, uint64_t v) { fprintf(f, "%" PRIu64, 
 static void obs_print_value_REF(FILE *f, uint64_t v) { fprintf(f, "%" PRIu64, v); }
 static void obs_print_value_ENUM(FILE *f, uint64_t v) { fprintf(f, "%" PRIu64, v); }
 static void obs_print_value_INT(FILE *f, int64_t v) { fprintf(f, "%" PRId64, v); }
+static void obs_print_value_MECH(FILE *f, uint64_t v) { fputs(obs_mech_name((unsigned)v), f); }
 static void obs_print_value_ADDR(FILE *f, struct obs_addr a)
 {
     char buf[64];
@@ -363,9 +364,18 @@ static void obs_print_value_ADDR(FILE *f, struct obs_addr a)
     fputs(buf, f);
 }
 
-#define OBS_X_PRINT(kind, ctype, name, doc) \
-    fputs(" " #name "=", f);                \
+#define OBS_X_PRINT(kind, ctype, name, doc) OBS_X_PRINT_##kind(name)
+#define OBS_X_PRINT_VALUE(kind, name) \
+    fputs(" " #name "=", f);        \
     obs_print_value_##kind(f, p->name);
+#define OBS_X_PRINT_TIME(name) OBS_X_PRINT_VALUE(TIME, name)
+#define OBS_X_PRINT_COUNT(name) OBS_X_PRINT_VALUE(COUNT, name)
+#define OBS_X_PRINT_INT(name) OBS_X_PRINT_VALUE(INT, name)
+#define OBS_X_PRINT_ENUM(name) OBS_X_PRINT_VALUE(ENUM, name)
+#define OBS_X_PRINT_MECH(name) OBS_X_PRINT_VALUE(MECH, name)
+#define OBS_X_PRINT_ADDR(name) OBS_X_PRINT_VALUE(ADDR, name)
+#define OBS_X_PRINT_REF(name) OBS_X_PRINT_VALUE(REF, name)
+#define OBS_X_PRINT_PAD(name) /* no value */
 
 static void obs_print_ms(FILE *f, const char *name, uint64_t from, uint64_t to)
 {

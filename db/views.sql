@@ -1,13 +1,15 @@
 -- db/views.sql — the views of the observe database: its documented interface
 -- (db/README.md describes every column).  They are dropped and made anew
 -- from this file whenever a database is migrated, so they are always the
--- current ones.
+-- current ones.  Lines that begin with @ are expanded at build time by
+-- scripts/viewgen.c (it says what each one becomes): the periods come from
+-- their one list in common/obs_format.h.
 
 CREATE VIEW processes AS
 SELECT r.id AS run_key, r.run_id AS run, r.client_host, r.hostname, r.boot_id, r.pid, r.ppid, r.uid, r.exe, r.exe_path,
        r.args, r.tags,
-       strftime('%Y-%m-%dT%H:%M:%fZ', r.anchor_realtime_ns / 1e9, 'unixepoch') AS start_time,
-       r.anchor_realtime_ns AS start_ns, r.wait_mode,
+       @start_columns r.anchor_realtime_ns
+       r.wait_mode,
        r.dropped, r.fd_over_cap, r.tracked_calls, r.resolves,
        CASE WHEN r.lib_samples > 0 THEN r.lib_ns_sampled * 1.0 / r.lib_samples END AS lib_ns_per_call,
        r.source, r.loaded_at
@@ -20,24 +22,10 @@ CREATE VIEW phases AS
 SELECT c.id AS conn_id, r.run_id AS run, r.client_host, r.pid, r.exe,
        CASE c.side WHEN 1 THEN 'server' ELSE 'client' END AS side,
        c.peer_addr, c.peer_port, c.local_addr, c.local_port,
-       COALESCE(s.label, sa.label, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server')) AS server,
-       COALESCE(s.mechanism, sa.mechanism,
-                (SELECT value FROM run_tags WHERE run = r.id AND key = 'mechanism')) AS mechanism,
-       COALESCE(s.host, sa.host, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server_host')) AS server_host,
+       @server_columns r
        r.tags,
-       strftime('%Y-%m-%dT%H:%M:%fZ', (r.anchor_realtime_ns + c.t_ref - r.anchor_monotonic_ns) / 1e9,
-                'unixepoch') AS start_time,
-       r.anchor_realtime_ns + c.t_ref - r.anchor_monotonic_ns AS start_ns,
-       (c.d_established - c.d_connect) / 1e6 AS t1_ms,
-       (c.d_req_first - c.d_established) / 1e6 AS t2_ms,
-       (c.d_req_last - c.d_req_first) / 1e6 AS t3_ms,
-       (c.d_resp_first - c.d_req_last) / 1e6 AS t4_ms,
-       (c.d_resp_last - c.d_resp_first) / 1e6 AS t5_ms,
-       (c.d_close - c.d_resp_end) / 1e6 AS t6_ms,
-       (c.d_close - c.d_connect) / 1e6 AS t7_ms,
-       (c.d_resp_end - c.d_req_first) / 1e6 AS busy_ms,
-       (c.d_resolve_end - c.d_resolve_start) / 1e6 AS resolve_ms,
-       (c.d_resp_first - c.d_resp_ready) / 1e6 AS dispatch_ms,
+       @start_columns r.anchor_realtime_ns + c.t_ref - r.anchor_monotonic_ns
+       @periods conn c
        c.bytes_sent, c.bytes_received, c.exchanges, c.connect_errno,
        c.final AS complete, c.flags,
        CASE WHEN c.final = 0 THEN NULL WHEN c.flags & 64 THEN 'exit' WHEN c.d_close IS NULL THEN 'unseen'
@@ -57,15 +45,11 @@ LEFT JOIN servers sa ON sa.addr = c.peer_addr AND sa.port = 0;
 CREATE VIEW exchange_phases AS
 SELECT x.id AS xchg_id, x.conn AS conn_id, p.run, p.client_host, p.pid, p.exe, p.side,
        p.peer_addr, p.peer_port, p.server, p.mechanism, p.server_host, p.tags, x.seq,
-       strftime('%Y-%m-%dT%H:%M:%fZ', (p.start_ns + x.t_ref - c.t_ref) / 1e9, 'unixepoch') AS start_time,
-       p.start_ns + x.t_ref - c.t_ref AS start_ns,
+       @start_columns p.start_ns + x.t_ref - c.t_ref
        (x.t_ref + x.d_req_first
         - COALESCE(LAG(x.t_ref + x.d_resp_last) OVER (PARTITION BY x.conn ORDER BY x.seq),
                    CASE WHEN x.seq = 1 THEN p.t_established END)) / 1e6 AS t2_ms,
-       (x.d_req_last - x.d_req_first) / 1e6 AS t3_ms,
-       (x.d_resp_first - x.d_req_last) / 1e6 AS t4_ms,
-       (x.d_resp_last - x.d_resp_first) / 1e6 AS t5_ms,
-       (x.d_resp_first - x.d_resp_ready) / 1e6 AS dispatch_ms,
+       @periods xchg x
        x.bytes_sent, x.bytes_received, x.final AS complete, (x.flags & 128) != 0 AS overlap
 FROM xchgs x
 JOIN conns c ON c.id = x.conn
@@ -74,14 +58,9 @@ JOIN phases p ON p.conn_id = x.conn;
 CREATE VIEW datagram_phases AS
 SELECT d.id AS dgram_id, d.sock AS sock_id, r.run_id AS run, r.client_host, r.pid, r.exe,
        d.peer_addr, d.peer_port,
-       COALESCE(s.label, sa.label, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server')) AS server,
-       COALESCE(s.mechanism, sa.mechanism,
-                (SELECT value FROM run_tags WHERE run = r.id AND key = 'mechanism')) AS mechanism,
-       COALESCE(s.host, sa.host, (SELECT value FROM run_tags WHERE run = r.id AND key = 'server_host')) AS server_host,
+       @server_columns r
        r.tags,
-       strftime('%Y-%m-%dT%H:%M:%fZ', (r.anchor_realtime_ns + d.t_ref - r.anchor_monotonic_ns) / 1e9,
-                'unixepoch') AS start_time,
-       r.anchor_realtime_ns + d.t_ref - r.anchor_monotonic_ns AS start_ns,
+       @start_columns r.anchor_realtime_ns + d.t_ref - r.anchor_monotonic_ns
        d.d_recv / 1e6 AS response_ms,
        d.bytes_sent, d.bytes_received,
        d.d_recv IS NOT NULL AS answered, d.guessed
@@ -105,8 +84,6 @@ WHERE w.calls > 0;
 CREATE VIEW wait_calls AS
 SELECT w.id AS wait_id, r.run_id AS run, r.client_host, r.pid, r.exe, r.tags, w.mechanism, w.interest,
        w.ready, w.err,
-       strftime('%Y-%m-%dT%H:%M:%fZ', (r.anchor_realtime_ns + w.t_ref - r.anchor_monotonic_ns) / 1e9,
-                'unixepoch') AS start_time,
-       r.anchor_realtime_ns + w.t_ref - r.anchor_monotonic_ns AS start_ns,
+       @start_columns r.anchor_realtime_ns + w.t_ref - r.anchor_monotonic_ns
        w.d_exit / 1e6 AS blocked_ms
 FROM waits w JOIN runs r ON r.id = w.run;

@@ -60,7 +60,7 @@ static const char *const slc_sql[ST_COUNT] = {
 /* Rows of one table waiting to be inserted (all of one run). */
 struct slc_queue {
     sqlite3_stmt *one, *many;
-    int n;
+    int n, ncols;
     int64_t run;
     struct obs_record rec[SLC_BATCH];
     char addr[SLC_BATCH][2][64];
@@ -121,22 +121,141 @@ static int slc_txn(struct slc_loader *L, int begin)
     return 0;
 }
 
-/* ---- binding helpers ------------------------------------------------------- */
+/* ---- rows from the field lists ---------------------------------------------
+ * A record's row is made from its field list (common/obs_format.h), so a new
+ * field needs only its line there and its column in db/schema.sql.  Each
+ * kind has one column form:
+ *   TIME   d_<name without t_>: ns after the row's t_ref, NULL when absent
+ *   COUNT, INT, ENUM   <name>
+ *   MECH   mechanism, by name
+ *   ADDR   <name>_addr (text) and <name>_port, NULL when unknown
+ *   REF    <name>: the key of the record it refers to
+ *   PAD    no column
+ * Before the fields come the columns every row of its table has (id, and
+ * run, final, flags, guessed where the table has them) and t_ref, the
+ * first of the record's reference times that happened. */
 
-static void bind_time(sqlite3_stmt *st, int i, uint64_t t, uint64_t ref)
+enum slc_kind { SLC_TIME, SLC_COUNT, SLC_INT, SLC_ENUM, SLC_MECH, SLC_ADDR, SLC_REF, SLC_PAD };
+
+struct slc_field {
+    uint8_t kind;   /* enum slc_kind */
+    uint8_t size;   /* of the C field: 4 or 8 (or an address) */
+    uint16_t off;   /* in the record's field struct */
+    const char *name;
+};
+
+#define SLC_X_FIELD(kind, ctype, name, doc) \
+    { SLC_##kind, sizeof(((SLC_FIELDS *)0)->name), offsetof(SLC_FIELDS, name), #name },
+#define SLC_FIELDS struct obs_conn_fields
+static const struct slc_field slc_conn_fields[] = { OBS_CONN_FIELDS(SLC_X_FIELD) };
+#undef SLC_FIELDS
+#define SLC_FIELDS struct obs_xchg_fields
+static const struct slc_field slc_xchg_fields[] = { OBS_XCHG_FIELDS(SLC_X_FIELD) };
+#undef SLC_FIELDS
+#define SLC_FIELDS struct obs_udp_fields
+static const struct slc_field slc_udp_fields[] = { OBS_UDP_FIELDS(SLC_X_FIELD) };
+#undef SLC_FIELDS
+#define SLC_FIELDS struct obs_dgram_fields
+static const struct slc_field slc_dgram_fields[] = { OBS_DGRAM_FIELDS(SLC_X_FIELD) };
+#undef SLC_FIELDS
+#define SLC_FIELDS struct obs_wait_fields
+static const struct slc_field slc_wait_fields[] = { OBS_WAIT_FIELDS(SLC_X_FIELD) };
+#undef SLC_FIELDS
+
+/* The leading columns a table has. */
+enum { SLC_HAS_RUN = 1, SLC_HAS_FINAL = 2, SLC_HAS_FLAGS = 4, SLC_HAS_GUESSED = 8 };
+
+#define SLC_REFS_MAX 5
+#define SLC_OFF(type, name) offsetof(struct obs_##type##_fields, name)
+
+/* The table of each record type (db/schema.sql).  refs: the times, in order
+ * of preference, of which the first that happened is the row's t_ref;
+ * kept_as_ref: a time the table keeps only as t_ref (no d_ column). */
+static const struct slc_table {
+    const char *name;
+    unsigned lead;
+    const struct slc_field *fields;
+    int nfields;
+    uint16_t refs[SLC_REFS_MAX];
+    int nrefs;
+    int kept_as_ref; /* offset, or -1 */
+} slc_tables[OBS_REC_TYPE_MAX] = {
+#define SLC_FIELDS_OF(type) slc_##type##_fields, (int)(sizeof slc_##type##_fields / sizeof(struct slc_field))
+    [OBS_REC_CONN] = { "conns", SLC_HAS_RUN | SLC_HAS_FINAL | SLC_HAS_FLAGS, SLC_FIELDS_OF(conn),
+                       { SLC_OFF(conn, t_connect), SLC_OFF(conn, t_resolve_start), SLC_OFF(conn, t_established),
+                         SLC_OFF(conn, t_req_first), SLC_OFF(conn, t_close) }, 5, -1 },
+    [OBS_REC_XCHG] = { "xchgs", SLC_HAS_FINAL | SLC_HAS_FLAGS, SLC_FIELDS_OF(xchg),
+                       { SLC_OFF(xchg, t_req_first), SLC_OFF(xchg, t_req_last), SLC_OFF(xchg, t_resp_first) }, 3,
+                       -1 },
+    [OBS_REC_UDP] = { "udp_socks", SLC_HAS_RUN | SLC_HAS_FINAL, SLC_FIELDS_OF(udp),
+                      { SLC_OFF(udp, t_first), SLC_OFF(udp, t_close) }, 2, SLC_OFF(udp, t_first) },
+    [OBS_REC_DGRAM] = { "dgrams", SLC_HAS_GUESSED, SLC_FIELDS_OF(dgram), { SLC_OFF(dgram, t_send) }, 1,
+                        SLC_OFF(dgram, t_send) },
+    [OBS_REC_WAIT] = { "waits", SLC_HAS_RUN, SLC_FIELDS_OF(wait), { SLC_OFF(wait, t_enter) }, 1,
+                       SLC_OFF(wait, t_enter) },
+#undef SLC_FIELDS_OF
+};
+
+static uint64_t slc_field_u64(const struct obs_record *rec, const struct slc_field *f)
 {
-    if (t && ref)
-        sqlite3_bind_int64(st, i, (int64_t)(t - ref));
-    else
-        sqlite3_bind_null(st, i);
+    const unsigned char *p = (const unsigned char *)&rec->u + f->off;
+    if (f->size == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return f->kind == SLC_INT ? (uint64_t)(int64_t)(int32_t)v : v;
 }
 
-static void bind_ref(sqlite3_stmt *st, int i, uint64_t ref)
+/* The record's reference time: the first of its table's refs that happened (0: none). */
+static uint64_t slc_ref_time(const struct obs_record *rec)
 {
-    if (ref)
-        sqlite3_bind_int64(st, i, (int64_t)ref);
-    else
-        sqlite3_bind_null(st, i);
+    const struct slc_table *t = &slc_tables[rec->type];
+    for (int i = 0; i < t->nrefs; i++) {
+        uint64_t v;
+        memcpy(&v, (const unsigned char *)&rec->u + t->refs[i], 8);
+        if (v)
+            return v;
+    }
+    return 0;
+}
+
+static int slc_field_has_column(const struct slc_table *t, const struct slc_field *f)
+{
+    return f->kind != SLC_PAD && f->off != t->kept_as_ref;
+}
+
+/* Appends the table's column list "(id, ..., t_ref, ...)" to sql; returns
+ * the number of columns. */
+static int slc_columns(const struct slc_table *t, char *sql, size_t len)
+{
+    size_t n = strlen(sql);
+    int cols = 0;
+#define SLC_ADD(...) (n += (size_t)snprintf(sql + n, n < len ? len - n : 0, __VA_ARGS__), cols++)
+    SLC_ADD("(id");
+    if (t->lead & SLC_HAS_RUN) SLC_ADD(", run");
+    if (t->lead & SLC_HAS_FINAL) SLC_ADD(", final");
+    if (t->lead & SLC_HAS_FLAGS) SLC_ADD(", flags");
+    if (t->lead & SLC_HAS_GUESSED) SLC_ADD(", guessed");
+    SLC_ADD(", t_ref");
+    for (int i = 0; i < t->nfields; i++) {
+        const struct slc_field *f = &t->fields[i];
+        if (!slc_field_has_column(t, f))
+            continue;
+        if (f->kind == SLC_TIME)
+            SLC_ADD(", d_%s", f->name + 2);
+        else if (f->kind == SLC_MECH)
+            SLC_ADD(", mechanism");
+        else if (f->kind == SLC_ADDR)
+            SLC_ADD(", %s_addr, %s_port", f->name, f->name), cols++;
+        else
+            SLC_ADD(", %s", f->name);
+    }
+    SLC_ADD(")");
+#undef SLC_ADD
+    return cols - 1; /* the closing parenthesis is no column */
 }
 
 /* Binds an address as (text, port) at i and i+1; NULLs when unknown.  The
@@ -154,157 +273,75 @@ static void bind_addr(sqlite3_stmt *st, int i, const struct obs_addr *a, char bu
     sqlite3_bind_int(st, i + 1, a->port);
 }
 
-/* The first of the times that happened (0 if none). */
-static uint64_t first_time(const uint64_t *t, int n)
+static void bind_int_or_null(sqlite3_stmt *st, int i, int have, int64_t v)
 {
-    for (int i = 0; i < n; i++)
-        if (t[i])
-            return t[i];
-    return 0;
+    if (have)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
 }
 
-/* ---- one record of each type ----------------------------------------------
+/* Binds a record's row from parameter p on, in slc_columns()' order; addr
+ * keeps the text of its addresses until the statement has run. */
+static void slc_bind_row(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
+{
+    const struct slc_table *t = &slc_tables[rec->type];
+    uint64_t ref = slc_ref_time(rec);
+    int naddr = 0;
+    sqlite3_bind_int64(st, p++, slc_key(run, rec->offset));
+    if (t->lead & SLC_HAS_RUN) sqlite3_bind_int64(st, p++, run);
+    if (t->lead & SLC_HAS_FINAL) sqlite3_bind_int(st, p++, rec->state == OBS_STATE_FINAL);
+    if (t->lead & SLC_HAS_FLAGS) sqlite3_bind_int(st, p++, (int)rec->flags);
+    if (t->lead & SLC_HAS_GUESSED) sqlite3_bind_int(st, p++, (rec->flags & OBS_RF_GUESSED) != 0);
+    bind_int_or_null(st, p++, ref != 0, (int64_t)ref);
+    for (int i = 0; i < t->nfields; i++) {
+        const struct slc_field *f = &t->fields[i];
+        if (!slc_field_has_column(t, f))
+            continue;
+        if (f->kind == SLC_ADDR) {
+            bind_addr(st, p, (const struct obs_addr *)((const unsigned char *)&rec->u + f->off), addr[naddr++]);
+            p += 2;
+            continue;
+        }
+        uint64_t v = slc_field_u64(rec, f);
+        switch (f->kind) {
+        case SLC_TIME: bind_int_or_null(st, p, v && ref, (int64_t)(v - ref)); break;
+        case SLC_REF: sqlite3_bind_int64(st, p, slc_key(run, v)); break;
+        case SLC_MECH: sqlite3_bind_text(st, p, obs_mech_name((unsigned)v), -1, SQLITE_STATIC); break;
+        default: sqlite3_bind_int64(st, p, (int64_t)v); break;
+        }
+        p++;
+    }
+}
+
+/* ---- inserting ---------------------------------------------------------------
  * Rows are queued per table and inserted SLC_BATCH at a time by one
  * multi-row INSERT: one statement run (one cursor, one B-tree descent)
- * for the batch instead of one per row.  A binder puts a record's row at
- * parameter p (its first column); addr keeps the text of its addresses
- * until the statement has run. */
-
-typedef void slc_binder(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64]);
-
-static void bind_conn(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
-{
-    const struct obs_conn_fields *c = &rec->u.conn;
-    const uint64_t times[] = { c->t_connect, c->t_resolve_start, c->t_established, c->t_req_first, c->t_close };
-    uint64_t ref = first_time(times, 5);
-    sqlite3_bind_int64(st, p, slc_key(run, rec->offset));
-    sqlite3_bind_int64(st, p + 1, run);
-    sqlite3_bind_int(st, p + 2, rec->state == OBS_STATE_FINAL);
-    sqlite3_bind_int(st, p + 3, (int)rec->flags);
-    sqlite3_bind_int(st, p + 4, (int)c->side);
-    sqlite3_bind_int(st, p + 5, c->fd);
-    bind_ref(st, p + 6, ref);
-    bind_time(st, p + 7, c->t_resolve_start, ref);
-    bind_time(st, p + 8, c->t_resolve_end, ref);
-    bind_time(st, p + 9, c->t_connect, ref);
-    bind_time(st, p + 10, c->t_established, ref);
-    bind_time(st, p + 11, c->t_req_first, ref);
-    bind_time(st, p + 12, c->t_req_last, ref);
-    bind_time(st, p + 13, c->t_resp_ready, ref);
-    bind_time(st, p + 14, c->t_resp_first, ref);
-    bind_time(st, p + 15, c->t_resp_last, ref);
-    bind_time(st, p + 16, c->t_shutdown, ref);
-    bind_time(st, p + 17, c->t_close, ref);
-    sqlite3_bind_int64(st, p + 18, (int64_t)c->bytes_sent);
-    sqlite3_bind_int64(st, p + 19, (int64_t)c->bytes_received);
-    sqlite3_bind_int64(st, p + 20, (int64_t)c->send_calls);
-    sqlite3_bind_int64(st, p + 21, (int64_t)c->recv_calls);
-    sqlite3_bind_int64(st, p + 22, c->exchanges);
-    sqlite3_bind_int(st, p + 23, c->connect_errno);
-    bind_addr(st, p + 24, &c->local, addr[0]);
-    bind_addr(st, p + 26, &c->peer, addr[1]);
-    bind_time(st, p + 28, c->t_resp_end, ref);
-}
-
-static void bind_xchg(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
-{
-    (void)addr;
-    const struct obs_xchg_fields *x = &rec->u.xchg;
-    const uint64_t times[] = { x->t_req_first, x->t_req_last, x->t_resp_first };
-    uint64_t ref = first_time(times, 3);
-    sqlite3_bind_int64(st, p, slc_key(run, rec->offset));
-    sqlite3_bind_int64(st, p + 1, slc_key(run, x->conn));
-    sqlite3_bind_int(st, p + 2, rec->state == OBS_STATE_FINAL);
-    sqlite3_bind_int(st, p + 3, (int)x->seq);
-    bind_ref(st, p + 4, ref);
-    bind_time(st, p + 5, x->t_req_first, ref);
-    bind_time(st, p + 6, x->t_req_last, ref);
-    bind_time(st, p + 7, x->t_resp_ready, ref);
-    bind_time(st, p + 8, x->t_resp_first, ref);
-    bind_time(st, p + 9, x->t_resp_last, ref);
-    sqlite3_bind_int64(st, p + 10, (int64_t)x->bytes_sent);
-    sqlite3_bind_int64(st, p + 11, (int64_t)x->bytes_received);
-    sqlite3_bind_int(st, p + 12, (int)rec->flags);
-}
-
-static void bind_udp(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
-{
-    const struct obs_udp_fields *u = &rec->u.udp;
-    const uint64_t times[] = { u->t_first, u->t_close };
-    uint64_t ref = first_time(times, 2);
-    sqlite3_bind_int64(st, p, slc_key(run, rec->offset));
-    sqlite3_bind_int64(st, p + 1, run);
-    sqlite3_bind_int(st, p + 2, rec->state == OBS_STATE_FINAL);
-    sqlite3_bind_int(st, p + 3, u->fd);
-    bind_ref(st, p + 4, ref);
-    bind_time(st, p + 5, u->t_close, ref);
-    sqlite3_bind_int64(st, p + 6, (int64_t)u->dgrams_sent);
-    sqlite3_bind_int64(st, p + 7, (int64_t)u->dgrams_received);
-    sqlite3_bind_int64(st, p + 8, (int64_t)u->bytes_sent);
-    sqlite3_bind_int64(st, p + 9, (int64_t)u->bytes_received);
-    sqlite3_bind_int64(st, p + 10, (int64_t)u->answered);
-    sqlite3_bind_int64(st, p + 11, (int64_t)u->unanswered);
-    sqlite3_bind_int64(st, p + 12, (int64_t)u->unmatched);
-    bind_addr(st, p + 13, &u->local, addr[0]);
-    bind_addr(st, p + 15, &u->peer, addr[1]);
-}
-
-static void bind_dgram(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
-{
-    const struct obs_dgram_fields *d = &rec->u.dgram;
-    sqlite3_bind_int64(st, p, slc_key(run, rec->offset));
-    sqlite3_bind_int64(st, p + 1, slc_key(run, d->sock));
-    sqlite3_bind_int(st, p + 2, (rec->flags & OBS_RF_GUESSED) != 0);
-    bind_ref(st, p + 3, d->t_send);
-    bind_time(st, p + 4, d->t_recv, d->t_send);
-    sqlite3_bind_int64(st, p + 5, (int64_t)d->bytes_sent);
-    sqlite3_bind_int64(st, p + 6, (int64_t)d->bytes_received);
-    bind_addr(st, p + 7, &d->peer, addr[0]);
-}
-
-static void bind_wait(sqlite3_stmt *st, int p, int64_t run, const struct obs_record *rec, char addr[2][64])
-{
-    (void)addr;
-    const struct obs_wait_fields *w = &rec->u.wait;
-    sqlite3_bind_int64(st, p, slc_key(run, rec->offset));
-    sqlite3_bind_int64(st, p + 1, run);
-    sqlite3_bind_text(st, p + 2, obs_mech_name(w->mech), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, p + 3, w->interest);
-    sqlite3_bind_int(st, p + 4, w->ready);
-    sqlite3_bind_int(st, p + 5, w->err);
-    bind_ref(st, p + 6, w->t_enter);
-    bind_time(st, p + 7, w->t_exit, w->t_enter);
-}
-
-/* The table of each record type, with its columns (db/schema.sql). */
-static const struct {
-    const char *table;
-    int ncols;
-    slc_binder *bind;
-} slc_tables[OBS_REC_TYPE_MAX] = {
-    [OBS_REC_CONN] = { "conns", 29, bind_conn },     [OBS_REC_XCHG] = { "xchgs", 13, bind_xchg },
-    [OBS_REC_UDP] = { "udp_socks", 17, bind_udp },   [OBS_REC_DGRAM] = { "dgrams", 9, bind_dgram },
-    [OBS_REC_WAIT] = { "waits", 8, bind_wait },
-};
+ * for the batch instead of one per row. */
 
 /* Prepares a table's one-row and SLC_BATCH-row inserts. */
 static int slc_prepare_table(struct slc_loader *L, enum obs_rec_type type)
 {
     struct slc_queue *q = &L->queue[type];
-    char *sql = malloc(SLC_BATCH * (3 * 32 + 4) + 64);
+    size_t len = 2048 + SLC_BATCH * (2 * 64 + 4);
+    char *sql = malloc(len);
     if (!sql)
         return -1;
     int rc = 0;
     for (int rows = 1; rows <= SLC_BATCH && rc == 0; rows += SLC_BATCH - 1) {
-        char *p = sql + sprintf(sql, "INSERT OR REPLACE INTO %s VALUES ", slc_tables[type].table);
+        snprintf(sql, len, "INSERT OR REPLACE INTO %s ", slc_tables[type].name);
+        q->ncols = slc_columns(&slc_tables[type], sql, len);
+        size_t n = strlen(sql);
+        n += (size_t)snprintf(sql + n, len - n, " VALUES ");
         for (int r = 0; r < rows; r++) {
-            p += sprintf(p, "%s(?", r ? "," : "");
-            for (int c = 1; c < slc_tables[type].ncols; c++)
-                p += sprintf(p, ",?");
-            *p++ = ')';
+            n += (size_t)snprintf(sql + n, len - n, "%s(?", r ? "," : "");
+            for (int c = 1; c < q->ncols; c++)
+                n += (size_t)snprintf(sql + n, len - n, ",?");
+            n += (size_t)snprintf(sql + n, len - n, ")");
         }
-        *p = '\0';
-        rc = sqlite3_prepare_v3(L->db, sql, -1, SQLITE_PREPARE_PERSISTENT, rows == 1 ? &q->one : &q->many, NULL);
+        rc = n < len ? sqlite3_prepare_v3(L->db, sql, -1, SQLITE_PREPARE_PERSISTENT, rows == 1 ? &q->one : &q->many,
+                                          NULL)
+                     : SQLITE_TOOBIG;
     }
     free(sql);
     return rc == SQLITE_OK ? 0 : -1;
@@ -314,14 +351,14 @@ static int slc_prepare_table(struct slc_loader *L, enum obs_rec_type type)
 static int slc_flush(struct slc_loader *L, enum obs_rec_type type)
 {
     struct slc_queue *q = &L->queue[type];
-    int ncols = slc_tables[type].ncols, rc = 0;
+    int rc = 0;
     if (q->n == SLC_BATCH) {
         for (int i = 0; i < q->n; i++)
-            slc_tables[type].bind(q->many, 1 + i * ncols, q->run, &q->rec[i], q->addr[i]);
+            slc_bind_row(q->many, 1 + i * q->ncols, q->run, &q->rec[i], q->addr[i]);
         rc = slc_step(L, q->many, "inserting records");
     } else {
         for (int i = 0; i < q->n && rc == 0; i++) {
-            slc_tables[type].bind(q->one, 1, q->run, &q->rec[i], q->addr[i]);
+            slc_bind_row(q->one, 1, q->run, &q->rec[i], q->addr[i]);
             rc = slc_step(L, q->one, "inserting a record");
         }
     }
@@ -364,9 +401,7 @@ static int slc_wanted(struct slc_loader *L, const struct obs_record *rec)
     int keep = 1;
     switch (rec->type) {
     case OBS_REC_CONN: {
-        const struct obs_conn_fields *c = &rec->u.conn;
-        const uint64_t times[] = { c->t_connect, c->t_resolve_start, c->t_established, c->t_req_first, c->t_close };
-        keep = slc_passes(L, &c->peer, (int)c->side, first_time(times, 5));
+        keep = slc_passes(L, &rec->u.conn.peer, (int)rec->u.conn.side, slc_ref_time(rec));
         slc_keep(L, rec->offset, keep);
         break;
     }

@@ -325,8 +325,8 @@ def a_database_in_another_text_encoding_is_refused(case):
     odd = os.path.join(case.dir, "utf16.db")
     with sqlite3.connect(odd) as c:
         c.execute("PRAGMA encoding = 'UTF-16le'")
-        for f in ("schema.sql", "views.sql"):
-            with open(os.path.join(T.ROOT, "db", f)) as sql:
+        for f in ("db/schema.sql", T.BUILD + "/gen/views.sql"):
+            with open(os.path.join(T.ROOT, f)) as sql:
                 c.executescript(sql.read())
         c.execute("PRAGMA user_version = %d" % T.db_version())
     p = manager("merge", "--db", os.path.join(case.dir, "m.db"), "h=" + odd, check=False)
