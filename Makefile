@@ -34,7 +34,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 .PHONY: all check check-deps demo bench install clean deps
 
-all: $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
+all: $(B)/tests/unit $(B)/libobserve.so $(B)/observe-slicer $(B)/observe-manager $(B)/observe $(LAB_PROGS) $(TEST_PROGS) $(B)/genlogs \
      $(B)/tests/libctorconnect.so \
      $(B)/asan/libobserve.so $(B)/asan/observe-slicer $(B)/tsan/libobserve.so $(B)/tsan/netclient $(B)/tsan/twothreads \
      $(B)/tests/netclient-fortify $(B)/tests/netclient-static $(B)/fuzz/fuzz_reader $(B)/fuzz/fuzz_dbcheck $(B)/asan/observe-manager
@@ -63,6 +63,11 @@ $(B)/tsan/netclient: tests/progs/netclient.c | $(B)/tsan
 
 $(B)/tsan/twothreads: tests/progs/twothreads.c tests/progs/progs.h | $(B)/tsan
 	$(CC) $(WARN) -O1 -g -fsanitize=thread -o $@ $< -lpthread
+
+# The C unit tier (tests/unit): the pure parts, with the sanitizers on.
+UNIT_SRC := $(wildcard tests/unit/*.c) $(READER) common/obs_filter.c common/obs_stats.c
+$(B)/tests/unit: $(UNIT_SRC) tests/unit/unit.h $(READER_H) common/obs_filter.h common/obs_stats.h | $(B)/tests
+	$(CC) $(WARN) -O1 -g $(SAN_FLAGS) -o $@ $(UNIT_SRC) -lsqlite3 -lm
 
 # The views' @ lines are expanded from the format header's period lists.
 $(B)/gen/viewgen: scripts/viewgen.c common/obs_format.h | $(B)/gen

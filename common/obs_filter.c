@@ -110,6 +110,13 @@ static int64_t fraction_ns(const char **s)
     return ns;
 }
 
+static int days_in_month(int y, int mo)
+{
+    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return days[mo - 1] + (mo == 2 && leap);
+}
+
 int obs_parse_wall_time(const char *text, int64_t *ns)
 {
     const char *s = text;
@@ -128,7 +135,7 @@ int obs_parse_wall_time(const char *text, int64_t *ns)
     }
     struct tm tm = { 0 };
     int y = digits(&s, 4), mo = (*s == '-' ? s++, digits(&s, 2) : -1), d = (*s == '-' ? s++, digits(&s, 2) : -1);
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return -1;
     int h = 0, mi = 0, sec = 0;
     int64_t frac = 0;
@@ -161,9 +168,7 @@ int obs_parse_wall_time(const char *text, int64_t *ns)
 
 int obs_tag_valid(const char *kv)
 {
-    const char *s = kv;
-    while (*s && (isalnum((unsigned char)*s) || strchr("_.:-", *s)))
-        s++;
+    const char *s = kv + obs_tag_key_len(kv);
     if (s == kv || (*s && *s != '='))
         return 0;
     return strchr(s, ',') == NULL;

@@ -104,7 +104,8 @@ static int obs_reader_check(struct obs_log_reader *r, uint64_t size)
     if (h->byte_order != OBS_BYTE_ORDER || h->header_size != OBS_HEADER_SIZE || h->unit != OBS_UNIT)
         return obs_fail(r, "damaged header (byte order, header size or unit)");
     r->header_damaged =
-        obs_checksum((const char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN) != h->header_crc;
+        obs_checksum_of_version(h->version, (const char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN) !=
+        h->header_crc;
     r->pos = OBS_HEADER_SIZE;
     /* Walk only what the header says was reserved (the rest of a live log is
      * preallocated zeros), unless that count is itself damaged. */
@@ -212,14 +213,26 @@ static void obs_resync(struct obs_log_reader *r)
         r->pos = r->end;
 }
 
+/* Skip the run of units from pos whose header words are all zero. */
+static void obs_skip_unwritten(struct obs_log_reader *r)
+{
+    const struct obs_rec_hdr *h;
+    do
+        r->pos += OBS_UNIT;
+    while ((h = obs_hdr_at(r, r->pos)) != NULL && h->tag == 0 && h->units == 0 && h->state == 0);
+    if (r->pos > r->end)
+        r->pos = r->end;
+}
+
 int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
 {
     const struct obs_rec_hdr *h;
     while ((h = obs_hdr_at(r, r->pos)) != NULL) {
         uint64_t at = r->pos;
         if (h->tag == 0 && h->units == 0 && h->state == 0) {
-            /* reserved, never published: skip the whole run of such units */
-            obs_resync(r);
+            /* reserved, never published: skip the whole run of such units
+             * (and only those: what follows is judged on its own) */
+            obs_skip_unwritten(r);
             r->torn++;
             return obs_fail(r, "torn record at offset %" PRIu64 " (%" PRIu64 " bytes reserved but never written)",
                             at, r->pos - at);
@@ -248,7 +261,7 @@ int obs_reader_next(struct obs_log_reader *r, struct obs_record *rec)
         size_t fsz = obs_fields_size[type];
         if (type == OBS_REC_CONN && r->hdr.version == 1)
             fsz = OBS_CONN_FIELDS_V1_SIZE;
-        if (h->state == OBS_STATE_FINAL && obs_checksum(h + 1, fsz) != h->crc) {
+        if (h->state == OBS_STATE_FINAL && obs_checksum_of_version(r->hdr.version, h + 1, fsz) != h->crc) {
             r->damaged++;
             return obs_fail(r, "%s record at offset %" PRIu64 " fails its checksum (damaged)",
                             obs_rec_names[type], at);

@@ -112,27 +112,6 @@ static void obs_warn_dropping(void)
     errno = saved;
 }
 
-/* OBSERVE_TAGS: "key=value,key=value"; keys [A-Za-z0-9_.:-]+, values any
- * bytes but ',' and NUL.  Returns 0 if valid. */
-static int obs_tags_valid(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (;;) {
-        const char *k = s;
-        while (*s && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *s))
-            s++;
-        if (s == k || *s != '=')
-            return -1;
-        s++;
-        while (*s && *s != ',')
-            s++;
-        if (*s == '\0')
-            return 0;
-        s++;
-    }
-}
-
 /* Under a finite RLIMIT_AS the program must not feel what we map: the fd
  * table and the log's mapping together take at most 1/32 of the limit (a
  * quarter of that for the table, the rest for the log), so a program that
@@ -190,7 +169,7 @@ static void obs_configure(void)
             L.state = LOG_DISABLED;
             return;
         }
-        if (obs_tags_valid(tags) != 0) {
+        if (!obs_tags_valid(tags)) {
             obs_warn("invalid OBSERVE_TAGS (want key=value,... with keys of [A-Za-z0-9_.:-] and no ',' in values)", NULL);
             L.state = LOG_DISABLED;
             return;

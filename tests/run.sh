@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of observe: each tests/test_*.py with the normal build of
+# Runs every test of observe: first the C unit tier (build/tests/unit, the
+# pure parts, in about a second), then each tests/test_*.py with the normal build of
 # libobserve.so, then the behaviour, client and reader suites again with the
 # AddressSanitizer/UBSan build.  Each test prints ok/FAIL/skip; the last line
 # is the total, "N passed, N failed, N skipped".  Exit status 1 if any failed.
@@ -26,6 +27,12 @@ run_file() { # SANITIZE FILE
     fi
 }
 
+if [ $# -eq 0 ]; then
+    echo "# unit tier (tests/unit)"
+    timeout 120 build/tests/unit 2>&1 | tee -a "$out"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || grep -q '^FAIL - unit' "$out" ||
+        echo "FAIL - tests/unit: exited without reporting a failure (crash or timeout)" | tee -a "$out"
+fi
 for f in "${files[@]}"; do
     run_file 0 "$f"
 done

@@ -140,5 +140,30 @@ def a_version_1_log_is_read(case):
         n = d.execute("SELECT count(*) FROM phases WHERE t6_ms >= 0 AND t5_ms IS NULL AND exchanges = 3").fetchone()
     T.eq(n, (2,), "loaded: T6 present, T5 absent")
 
+@test
+def a_version_2_log_is_read(case):
+    """tests/fixtures/v2-keepalive.olog: two keep-alive connections of three
+    exchanges each, written by the version 2 library (whose checksums end
+    with the weaker fold: the reader must check them with it). It was made
+    with the library of commit dd6a1cf: netclient --port P --requests 3
+    --conns 2 --mode epoll against observe-httpd --backend epoll --size
+    100, and cut after its last reserved record."""
+    path = os.path.join(T.ROOT, "tests", "fixtures", "v2-keepalive.olog")
+    log = T.read_log(path)
+    T.eq(log.problems, [], "no problem reported: header and records pass the version 2 checksum")
+    T.eq(log.header["version"], 2, "version")
+    conns, xchgs = log.of("conn"), log.of("xchg")
+    T.eq((len(conns), len(xchgs)), (2, 6), "records")
+    for c in conns:
+        first = min((x for x in xchgs if x["conn"] == c["offset"]), key=lambda x: x["seq"])
+        T.eq(c["t_resp_last"], first["t_resp_last"], "the connection's T5 is its first exchange's")
+    db = os.path.join(case.dir, "v2.db")
+    T.tool(T.SLICER, "load", "-q", "-o", db, path)
+    import sqlite3
+    with sqlite3.connect(db) as d:
+        n = d.execute("SELECT count(*) FROM exchange_phases WHERE t4_ms > 0").fetchone()
+    T.eq(n, (6,), "loaded: every exchange with its T4")
+
+
 if __name__ == "__main__":
     T.main()
