@@ -14,7 +14,7 @@ BINDIR  := $(PREFIX)/bin
 LIBDIR  := $(PREFIX)/lib/observe
 B       := build
 
-LIB_SRC   := preload/obs_log.c preload/obs_track.c preload/obs_wrap.c preload/obs_clock.c
+LIB_SRC   := preload/obs_init.c preload/obs_track.c preload/obs_log.c preload/obs_wrap.c preload/obs_clock.c preload/obs_libc.c
 LIB_HDR   := preload/obs.h common/obs_format.h
 READER    := common/obs_reader.c
 READER_H  := common/obs_reader.h common/obs_format.h

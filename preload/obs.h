@@ -1,8 +1,11 @@
-/* obs.h — internals of libobserve.so shared by its four parts:
- *   obs_log.c    configuration, the per-process log file and its records;
- *   obs_track.c  the phase logic (what each call means for T1–T7);
+/* obs.h — internals of libobserve.so shared by its six parts, each of
+ * which calls only those below it:
  *   obs_wrap.c   the exported interposers, one thin shape for all;
- *   obs_clock.c  the timestamps.
+ *   obs_init.c   start, configuration, exit, fork and clone;
+ *   obs_track.c  the phase logic (what each call means for T1–T7);
+ *   obs_log.c    the per-process log file and its records;
+ *   obs_clock.c  the timestamps;
+ *   obs_libc.c   the real libc functions (REAL()).
  *
  * Hot path contract (docs/design.md, principle 2): an fd that is not a tracked
  * socket costs one table lookup and the real call; a tracked call costs one
@@ -15,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sched.h>
@@ -45,6 +49,18 @@ static inline void obs_cpu_relax(void) { __asm__ __volatile__("" ::: "memory"); 
 #include "../common/obs_format.h"
 
 #define OBS_HIDDEN __attribute__((visibility("hidden")))
+
+/* errno, one rule: the bookkeeping never changes it.  A function of ours
+ * that makes a system call of its own keeps errno around it (most simply
+ * with OBS_KEEP_ERRNO); the wrappers rely on this and never restore errno
+ * themselves (test_behaviour.errno_values_are_unchanged shows errno after
+ * every call, success included). */
+#define OBS_KEEP_ERRNO(...)              \
+    do {                                 \
+        int obs_errno_kept_ = errno;     \
+        __VA_ARGS__;                     \
+        errno = obs_errno_kept_;         \
+    } while (0)
 #define OBS_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define OBS_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -113,6 +129,8 @@ struct obs_fd {
 #define OBS_FD_CAP (1u << 20) /* the table's most entries: fds at or above are not tracked (counted) */
 extern OBS_HIDDEN struct obs_fd *obs_fds;
 extern OBS_HIDDEN unsigned obs_fd_cap; /* entries in the table: OBS_FD_CAP, fewer under RLIMIT_AS */
+extern OBS_HIDDEN int obs_fd_hiwater;  /* the highest fd the table has held */
+OBS_HIDDEN void obs_note_fd(int fd);
 
 static inline struct obs_fd *obs_lookup(int fd)
 {
@@ -132,7 +150,9 @@ extern OBS_HIDDEN uint64_t obs_clock_mult, obs_clock_window;
 extern OBS_HIDDEN __thread struct obs_clock_anchor obs_tls_clock __attribute__((tls_model("initial-exec")));
 OBS_HIDDEN uint64_t obs_clock_slow(void);
 OBS_HIDDEN void obs_clock_init(void);
-OBS_HIDDEN void obs_clock_note(void);
+/* Where to publish the time timestamps began to come from the TSC (the
+ * log's counter, once there is a log): the clock calls nothing of ours. */
+OBS_HIDDEN void obs_clock_publish_to(uint64_t *since_ns);
 
 static inline uint64_t obs_now(void)
 {
@@ -220,7 +240,17 @@ _Static_assert(sizeof(struct obs_udp_slot) <= 7 * OBS_UNIT, "udp slot");
 _Static_assert(sizeof(struct obs_dgram_slot) <= 2 * OBS_UNIT, "dgram slot");
 _Static_assert(sizeof(struct obs_wait_slot) <= 1 * OBS_UNIT, "wait slot");
 
-/* obs_log.c */
+/* obs_init.c */
+OBS_HIDDEN void obs_clone_child(void);
+
+/* obs_log.c: the log and its records (calls only the clock) */
+struct obs_config {      /* the log's settings, filled from OBSERVE_* at start (obs_init.c) */
+    char dir[PATH_MAX];  /* absolute log directory */
+    char tags[512];      /* OBSERVE_TAGS, validated */
+    int wait_mode_all;   /* OBSERVE_WAITS=all */
+    uint64_t capacity;   /* record bytes a log may hold */
+};
+extern OBS_HIDDEN struct obs_config obs_cfg;
 OBS_HIDDEN void *obs_rec_alloc(enum obs_rec_type type);
 OBS_HIDDEN void obs_rec_publish(void *slot, uint32_t flags);
 OBS_HIDDEN void obs_rec_finalize(void *slot, size_t fields_size);
@@ -230,16 +260,28 @@ OBS_HIDDEN struct obs_wait_agg *obs_wait_aggs(void); /* the header's, or those k
 OBS_HIDDEN void obs_count(size_t counter_offset, uint64_t n);
 #define OBS_COUNT(field, n) obs_count(offsetof(struct obs_counters, field), (n))
 OBS_HIDDEN int obs_wait_mode_all(void);
-OBS_HIDDEN void obs_note_fd(int fd);
-OBS_HIDDEN void obs_clone_child(void);
+OBS_HIDDEN void obs_log_start(void);
+OBS_HIDDEN void obs_log_disable(void);
+/* fork and clone: the child's log is not its parent's */
+struct obs_log_inherited {
+    struct obs_file_header *hdr; /* the parent's mapping, or NULL: it had no log */
+    size_t len;
+};
+OBS_HIDDEN void obs_log_fork_prepare(void);
+OBS_HIDDEN void obs_log_fork_parent(void);
+OBS_HIDDEN struct obs_log_inherited obs_log_fork_child(void);
+OBS_HIDDEN struct obs_log_inherited obs_log_clone_child(void);
 /* SIGBUS is ours once the log is mapped (a log truncated by someone else):
  * the program's own action is kept here and run for every fault not ours. */
 OBS_HIDDEN int obs_sigbus_action(const struct sigaction *act, struct sigaction *old);
-extern OBS_HIDDEN int obs_fd_hiwater;
+/* One line on stderr, where the program's stderr was at start (obs_say_init). */
+OBS_HIDDEN void obs_say_init(void);
+OBS_HIDDEN void obs_warn(const char *what, const char *detail);
 
 /* obs_track.c: what each call means */
 OBS_HIDDEN void obs_on_socket(int fd, int domain, int type);
 OBS_HIDDEN void obs_on_fresh_fd(int fd);
+OBS_HIDDEN void obs_on_epoll_created(int fd);
 OBS_HIDDEN void obs_on_connect(struct obs_fd *e, int fd, const struct sockaddr *sa, socklen_t len,
                                int ret, int err, uint64_t t0, uint64_t t1);
 OBS_HIDDEN void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t t1);

@@ -37,13 +37,23 @@ static int clock_mode = CLOCK_UNDECIDED;
 static uint64_t base_tsc, base_ns;      /* the process-long baseline, set before any thread */
 static uint64_t clock_since;            /* when the TSC path began, or 0 */
 
-/* Tell the log when timestamps began to come from the TSC. */
-void obs_clock_note(void)
+/* Where the time the TSC path began is published, once someone (the log)
+ * gives a place.  Both sides store, then load the other's word, in one
+ * total order: whichever comes second publishes. */
+static uint64_t *since_slot;
+
+static void publish_since(void)
 {
-    struct obs_file_header *h = obs_log_header();
-    uint64_t since = __atomic_load_n(&clock_since, __ATOMIC_ACQUIRE);
-    if (h && since)
-        __atomic_store_n(&h->counters.tsc_clock_since_ns, since, __ATOMIC_RELAXED);
+    uint64_t *slot = __atomic_load_n(&since_slot, __ATOMIC_SEQ_CST);
+    uint64_t since = __atomic_load_n(&clock_since, __ATOMIC_SEQ_CST);
+    if (slot && since)
+        __atomic_store_n(slot, since, __ATOMIC_RELAXED);
+}
+
+void obs_clock_publish_to(uint64_t *since_ns)
+{
+    __atomic_store_n(&since_slot, since_ns, __ATOMIC_SEQ_CST);
+    publish_since();
 }
 
 #define BASELINE_NS 50000000ull /* 50 ms */
@@ -153,7 +163,7 @@ static int tsc_start(uint64_t tsc, uint64_t ns)
     __atomic_store_n(&clock_since, ns, __ATOMIC_RELEASE);
     __atomic_store_n(&obs_clock_tsc, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&clock_mode, CLOCK_TSC, __ATOMIC_RELEASE);
-    obs_clock_note();
+    publish_since();
     return 1;
 }
 

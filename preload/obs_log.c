@@ -1,4 +1,4 @@
-/* obs_log.c — configuration and the per-process log file of libobserve.
+/* obs_log.c — the per-process log file of libobserve and its records.
  *
  * The log is created when the process makes its first AF_INET/AF_INET6
  * socket, in OBSERVE_DIR, owner-only and never through a symlink; it gets
@@ -29,28 +29,24 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
-OBS_HIDDEN struct obs_libc obs_libc;
-OBS_HIDDEN struct obs_fd *obs_fds;
-OBS_HIDDEN unsigned obs_fd_cap = OBS_FD_CAP;
-OBS_HIDDEN int obs_fd_hiwater = -1;
-OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
 /* Set while this thread is inside the log's slow paths or a fork's prepare
  * handler: a record made from there (a program's atfork handler that sends)
  * is dropped instead of waiting for what this very thread holds. */
 static __thread int obs_tls_busy __attribute__((tls_model("initial-exec")));
 
-/* LOG_FORKING: no log yet, and a fork is under way: nobody may start
+/* LOG_UNSTARTED: the library's constructor has not run yet (another
+ * library's constructor may connect before ours): no log can be made.
+ * LOG_FORKING: no log yet, and a fork is under way: nobody may start
  * creating one until it is over (the child would inherit a half-made log). */
-enum { LOG_NONE, LOG_CREATING, LOG_READY, LOG_FAILED, LOG_DISABLED, LOG_FORKING };
+enum { LOG_UNSTARTED, LOG_NONE, LOG_CREATING, LOG_READY, LOG_FAILED, LOG_DISABLED, LOG_FORKING };
+
+/* The log's settings, read from the environment at start (obs_init.c). */
+OBS_HIDDEN struct obs_config obs_cfg;
 
 static struct {
     int state;                      /* LOG_* (atomic) */
-    char dir[PATH_MAX];             /* absolute log directory */
     char path[PATH_MAX + 128];      /* this process's log file */
     char exe[PATH_MAX];             /* its executable, read once for name and header */
-    char tags[512];
-    int wait_mode_all;
-    uint64_t capacity;              /* record bytes at most */
     struct obs_file_header *hdr;    /* the mapping */
     size_t map_len;
     uint64_t extended;              /* file bytes allocated (atomic) */
@@ -61,13 +57,16 @@ static struct {
     dev_t err_dev;                  /* what fd 2 was when we started: we speak only there */
     ino_t err_ino;
     int err_known;
-} L = { .state = LOG_NONE };
+} L = { .state = LOG_UNSTARTED };
 
-void obs_bind_libc(void)
+void obs_say_init(void)
 {
-#define OBS_X_BIND(name) obs_libc.name = (__typeof__(obs_libc.name))dlsym(RTLD_NEXT, #name);
-    OBS_LIBC_SYMBOLS(OBS_X_BIND)
-#undef OBS_X_BIND
+    struct stat err;
+    if (fstat(2, &err) == 0) {
+        L.err_dev = err.st_dev;
+        L.err_ino = err.st_ino;
+        L.err_known = 1;
+    }
 }
 
 /* One line on stderr: not into a socket, nor into a file the program has
@@ -90,7 +89,7 @@ static void obs_say(int *once, const char *msg)
 }
 
 /* Why this process goes unobserved. */
-static void obs_warn(const char *what, const char *detail)
+void obs_warn(const char *what, const char *detail)
 {
     char msg[PATH_MAX + 1024];
     snprintf(msg, sizeof msg, "libobserve: %s%s%s; this process is not observed\n", what, detail ? ": " : "",
@@ -107,140 +106,9 @@ static void obs_warn_dropping(void)
     char msg[PATH_MAX + 512];
     int saved = errno;
     snprintf(msg, sizeof msg, "libobserve: %s cannot grow (OBSERVE_MAX_MB=%llu, a full disk or ulimit -f): records from now on "
-             "are dropped and counted\n", L.path, (unsigned long long)(L.capacity >> 20));
+             "are dropped and counted\n", L.path, (unsigned long long)(obs_cfg.capacity >> 20));
     obs_say(&said, msg);
     errno = saved;
-}
-
-/* Under a finite RLIMIT_AS the program must not feel what we map: the fd
- * table and the log's mapping together take at most 1/32 of the limit (a
- * quarter of that for the table, the rest for the log), so a program that
- * needs nearly all of its limit still gets it. */
-#define OBS_AS_SHARE 32
-
-static void obs_fit_address_space(void)
-{
-    struct rlimit r;
-    if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
-        return;
-    uint64_t budget = (uint64_t)r.rlim_cur / OBS_AS_SHARE;
-    uint64_t table = budget / 4 / sizeof(struct obs_fd);
-    if (table < 1024)
-        table = 1024;
-    if (table < obs_fd_cap)
-        obs_fd_cap = (unsigned)table;
-    uint64_t log = budget - budget / 4;
-    log = log > OBS_HEADER_SIZE + (1u << 20) ? (log - OBS_HEADER_SIZE) & ~(uint64_t)0xfffff : 1u << 20;
-    if (log < L.capacity)
-        L.capacity = log;
-}
-
-static void obs_configure(void)
-{
-    const char *dir = getenv("OBSERVE_DIR");
-    const char *tags = getenv("OBSERVE_TAGS");
-    const char *waits = getenv("OBSERVE_WAITS");
-    const char *max_mb = getenv("OBSERVE_MAX_MB");
-    const char *off = getenv("OBSERVE_DISABLE");
-
-    if (off && *off && strcmp(off, "0") != 0) {
-        L.state = LOG_DISABLED;
-        return;
-    }
-    if (!dir || !*dir) {
-        snprintf(L.dir, sizeof L.dir, "/tmp/observe-%u", (unsigned)geteuid());
-    } else if (dir[0] == '/') {
-        if (strlen(dir) >= sizeof L.dir - 64) goto bad_dir;
-        strcpy(L.dir, dir);
-    } else {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd) || strlen(cwd) + strlen(dir) + 2 >= sizeof L.dir - 64)
-            goto bad_dir;
-        size_t c = strlen(cwd);
-        memcpy(L.dir, cwd, c);
-        L.dir[c] = '/';
-        strcpy(L.dir + c + 1, dir);
-    }
-    if (tags && *tags) {
-        if (strlen(tags) >= sizeof L.tags) {
-            char limit[80];
-            snprintf(limit, sizeof limit, "%zu bytes given, at most %zu", strlen(tags), sizeof L.tags - 1);
-            obs_warn("OBSERVE_TAGS is too long", limit);
-            L.state = LOG_DISABLED;
-            return;
-        }
-        if (!obs_tags_valid(tags)) {
-            obs_warn("invalid OBSERVE_TAGS (want key=value,... with keys of [A-Za-z0-9_.:-] and no ',' in values)", NULL);
-            L.state = LOG_DISABLED;
-            return;
-        }
-        strcpy(L.tags, tags);
-    }
-    L.wait_mode_all = waits && strcmp(waits, "all") == 0;
-    if (waits && *waits && strcmp(waits, "all") != 0 && strcmp(waits, "aggregate") != 0) {
-        obs_warn("invalid OBSERVE_WAITS (want aggregate or all)", waits);
-        L.state = LOG_DISABLED;
-        return;
-    }
-    L.capacity = 1024ull << 20;
-    if (max_mb && *max_mb) {
-        char *end;
-        unsigned long long mb = strtoull(max_mb, &end, 10);
-        if (*end || mb < 1 || mb > (1ull << 20)) {
-            obs_warn("invalid OBSERVE_MAX_MB (want 1 to 1048576)", max_mb);
-            L.state = LOG_DISABLED;
-            return;
-        }
-        L.capacity = mb << 20;
-    }
-    obs_fit_address_space();
-    return;
-bad_dir:
-    obs_warn("OBSERVE_DIR is too long", NULL);
-    L.state = LOG_DISABLED;
-}
-
-static void obs_fork_prepare(void);
-static void obs_fork_parent(void);
-static void obs_fork_child_handler(void);
-
-__attribute__((constructor)) static void obs_init(void)
-{
-    obs_bind_libc();
-    /* A setuid or otherwise secure-execution process ignores our environment
-     * entirely: it is not observed. */
-    if (getauxval(AT_SECURE)) {
-        L.state = LOG_DISABLED;
-        return;
-    }
-    struct stat err;
-    if (fstat(2, &err) == 0) {
-        L.err_dev = err.st_dev;
-        L.err_ino = err.st_ino;
-        L.err_known = 1;
-    }
-    obs_configure();
-    if (L.state == LOG_DISABLED)
-        return;
-    obs_clock_init();
-    void *t = mmap(NULL, (size_t)obs_fd_cap * sizeof(struct obs_fd), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (t == MAP_FAILED) {
-        L.state = LOG_DISABLED;
-        return;
-    }
-    obs_fds = t;
-    pthread_atfork(obs_fork_prepare, obs_fork_parent, obs_fork_child_handler);
-}
-
-/* exit() or a return from main: connections still open are closed out in
- * the log (obs_close_all_at_exit).  Shared libraries' destructors run
- * after the program's atexit handlers, and ours, preloaded first, after
- * the other libraries', so what they send on the way out is seen first. */
-__attribute__((destructor)) static void obs_fini(void)
-{
-    if (obs_log_header())
-        obs_close_all_at_exit(obs_now());
 }
 
 /* ---- the slow paths run with signals blocked ----------------------------- */
@@ -440,7 +308,7 @@ static void obs_fill_identity(struct obs_file_header *h)
     h->pid = getpid();
     h->ppid = getppid();
     h->uid = geteuid();
-    h->wait_mode = (uint32_t)L.wait_mode_all;
+    h->wait_mode = (uint32_t)obs_cfg.wait_mode_all;
     size_t n;
     obs_read_small_file("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof h->boot_id, &n);
     if (n && h->boot_id[n - 1] == '\n')
@@ -451,7 +319,7 @@ static void obs_fill_identity(struct obs_file_header *h)
     memcpy(h->exe, L.exe, strnlen(L.exe, sizeof h->exe - 1)); /* read by obs_log_name; cut as before */
     obs_read_small_file("/proc/self/cmdline", h->args, sizeof h->args, &n);
     h->args_len = (uint32_t)n;
-    memcpy(h->tags, L.tags, sizeof h->tags);
+    memcpy(h->tags, obs_cfg.tags, sizeof h->tags);
 }
 
 /* A new log starts small (most processes make a few connections); a busy
@@ -495,7 +363,7 @@ static int obs_log_name(void)
     base[i] = '\0';
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    int dir_len = snprintf(L.path, sizeof L.path, "%s/", L.dir);
+    int dir_len = snprintf(L.path, sizeof L.path, "%s/", obs_cfg.dir);
     snprintf(L.path + dir_len, sizeof L.path - (size_t)dir_len, "%s.%d.%llx.olog", i ? base : "unknown",
              (int)getpid(), (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
     return dir_len;
@@ -549,7 +417,7 @@ static int obs_log_fill(int fd)
     int err = fstat(fd, &st) != 0 ? errno : posix_fallocate(fd, 0, (off_t)first);
     if (err)
         return err;
-    size_t map_len = OBS_HEADER_SIZE + L.capacity;
+    size_t map_len = OBS_HEADER_SIZE + obs_cfg.capacity;
     void *m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return errno;
@@ -563,7 +431,7 @@ static int obs_log_fill(int fd)
     h->version = OBS_VERSION;
     h->header_size = OBS_HEADER_SIZE;
     h->unit = OBS_UNIT;
-    h->capacity = L.capacity;
+    h->capacity = obs_cfg.capacity;
     obs_fill_identity(h);
     h->header_crc = obs_checksum((char *)h + OBS_IDENTITY_BEGIN, OBS_IDENTITY_END - OBS_IDENTITY_BEGIN);
     __atomic_store_n(&h->magic, OBS_MAGIC, __ATOMIC_RELEASE);
@@ -596,7 +464,7 @@ static int obs_log_try(int dfd, const char *name, int unnamed, const char **stag
 
 static int obs_log_create(char *why, size_t whylen)
 {
-    int dfd = obs_dir_open(L.dir, why, whylen);
+    int dfd = obs_dir_open(obs_cfg.dir, why, whylen);
     if (dfd < 0)
         return -1;
     const char *name = L.path + obs_log_name();
@@ -649,7 +517,7 @@ static void obs_carry_before_log(struct obs_file_header *h)
 
 int obs_wait_mode_all(void)
 {
-    return L.wait_mode_all;
+    return obs_cfg.wait_mode_all;
 }
 
 /* Make sure this process has a log.  Returns 1 if it has one.  Threads that
@@ -667,8 +535,6 @@ int obs_log_ensure(void)
             sched_yield();
             continue;
         }
-        if (!obs_fds)
-            return 0;
         if (!__atomic_compare_exchange_n(&L.state, &s, LOG_CREATING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
         char why[PATH_MAX + 512];
@@ -686,7 +552,8 @@ int obs_log_ensure(void)
         if (ok)
             obs_carry_before_log(L.hdr);
         obs_signals_on(&mask); /* a handler held until now finds the log made */
-        obs_clock_note();
+        if (ok)
+            obs_clock_publish_to(&L.hdr->counters.tsc_clock_since_ns);
         errno = saved;
         return ok;
     }
@@ -768,7 +635,7 @@ void *obs_rec_alloc(enum obs_rec_type type)
     uint64_t off = __atomic_load_n(&h->reserved, __ATOMIC_RELAXED);
     for (;;) {
         uint64_t end = OBS_HEADER_SIZE + off + bytes;
-        if (OBS_UNLIKELY(off + bytes > L.capacity ||
+        if (OBS_UNLIKELY(off + bytes > obs_cfg.capacity ||
                          (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
             OBS_COUNT(dropped, 1);
             obs_warn_dropping();
@@ -815,21 +682,13 @@ void obs_sample_own_time(uint64_t t1)
     __atomic_fetch_add(&h->counters.tracked_calls, OBS_SAMPLE_PERIOD, __ATOMIC_RELAXED);
 }
 
-void obs_note_fd(int fd)
-{
-    int cur = __atomic_load_n(&obs_fd_hiwater, __ATOMIC_RELAXED);
-    while (fd > cur && !__atomic_compare_exchange_n(&obs_fd_hiwater, &cur, fd, 1, __ATOMIC_RELAXED,
-                                                     __ATOMIC_RELAXED))
-        ;
-}
-
 /* ---- fork --------------------------------------------------------------- */
 
 /* Set by the forking thread when it kept the log from being created during
  * the fork (the child has its own copy of the flag). */
 static int fork_blocked_creation;
 
-static void obs_fork_prepare(void)
+void obs_log_fork_prepare(void)
 {
     /* No log may be half-created or half-grown across fork: wait for a
      * creation under way, and let no other thread start one until fork is
@@ -852,7 +711,7 @@ static void obs_fork_prepare(void)
     obs_grow_lock();
 }
 
-static void obs_fork_parent(void)
+void obs_log_fork_parent(void)
 {
     obs_grow_unlock();
     obs_tls_busy--;
@@ -860,38 +719,48 @@ static void obs_fork_parent(void)
         __atomic_store_n(&L.state, LOG_NONE, __ATOMIC_RELEASE);
 }
 
-/* The child must never write into its parent's log (the mapping is shared):
- * it gets a log of its own, created lazily, and its inherited sockets get
- * new records there (obs_fork_child in obs_track.c). */
-static void obs_child_start(int parent_had_no_log)
+/* In a new child: the log is the parent's, so this process has none yet
+ * and will make its own when it needs one.  Returns the parent's mapping
+ * (hdr NULL if it had no log), for the caller to read the inherited
+ * sockets' state from and then unmap. */
+static struct obs_log_inherited obs_log_child(int parent_had_no_log)
 {
-    obs_later_forget();
+    struct obs_log_inherited parent = { NULL, 0 };
     memset(&obs_before_log, 0, sizeof obs_before_log); /* the parent's, not the child's */
     L.grow_lock = 0;
     obs_tls_busy = 0;
     if (parent_had_no_log)
         L.state = LOG_NONE; /* neither has the child, yet */
     if (L.state != LOG_READY)
-        return;
-    struct obs_file_header *old = L.hdr;
-    size_t old_len = L.map_len;
+        return parent;
+    parent.hdr = L.hdr;
+    parent.len = L.map_len;
     L.hdr = NULL;
     L.state = LOG_NONE;
-    obs_fork_child();  /* uses L.state == LOG_NONE to create the child's log */
-    munmap(old, old_len);
+    return parent;
 }
 
-static void obs_fork_child_handler(void)
+struct obs_log_inherited obs_log_fork_child(void)
 {
-    obs_child_start(fork_blocked_creation);
+    return obs_log_child(fork_blocked_creation);
 }
 
-/* A child of clone() without CLONE_VM is a new process no atfork handler
- * was told of: another thread of the parent may have been creating the log
- * (the child has no such thread) or growing it (the child's copy of the
- * lock is held by nobody).  It starts as a fork's child does. */
-void obs_clone_child(void)
+/* A child of clone(): another thread of the parent may have been creating
+ * the log (the child has no such thread) or growing it (the child's copy of
+ * the lock is held by nobody). */
+struct obs_log_inherited obs_log_clone_child(void)
 {
     int s = L.state;
-    obs_child_start(s == LOG_NONE || s == LOG_CREATING || s == LOG_FORKING);
+    return obs_log_child(s == LOG_NONE || s == LOG_CREATING || s == LOG_FORKING);
+}
+
+/* The library has started: logs can be made from now on. */
+void obs_log_start(void)
+{
+    __atomic_store_n(&L.state, LOG_NONE, __ATOMIC_RELEASE);
+}
+
+void obs_log_disable(void)
+{
+    __atomic_store_n(&L.state, LOG_DISABLED, __ATOMIC_RELEASE);
 }

@@ -15,6 +15,21 @@
 #include <netinet/in.h>
 #include <string.h>
 
+/* The descriptor table (obs.h), made at start by obs_init.c. */
+OBS_HIDDEN struct obs_fd *obs_fds;
+OBS_HIDDEN unsigned obs_fd_cap = OBS_FD_CAP;
+OBS_HIDDEN int obs_fd_hiwater = -1;
+OBS_HIDDEN __thread uint32_t obs_tls_calls __attribute__((tls_model("initial-exec")));
+
+void obs_note_fd(int fd)
+{
+    int cur = __atomic_load_n(&obs_fd_hiwater, __ATOMIC_RELAXED);
+    while (fd > cur && !__atomic_compare_exchange_n(&obs_fd_hiwater, &cur, fd, 1, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED))
+        ;
+}
+
+
 /* A counter of one connection: one thread at a time uses a connection in
  * practice, so no locked instruction; relaxed atomics keep it well defined
  * (and ThreadSanitizer informed) when two do. */
@@ -128,26 +143,25 @@ static int obs_addr_same(const struct obs_addr *a, const struct obs_addr *b)
     return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
 }
 
-/* The bookkeeping never changes errno (the wrappers rely on it): the rare
- * system calls it makes keep the application's errno. */
+/* The rare system calls of the bookkeeping keep errno (obs.h). */
 static void obs_local_addr(int fd, struct obs_addr *a)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int saved = errno;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+    int got;
+    OBS_KEEP_ERRNO(got = getsockname(fd, (struct sockaddr *)&ss, &len));
+    if (got == 0)
         obs_addr_set(a, (struct sockaddr *)&ss, len);
-    errno = saved;
 }
 
 static void obs_peer_addr(int fd, struct obs_addr *a)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int saved = errno;
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+    int got;
+    OBS_KEEP_ERRNO(got = getpeername(fd, (struct sockaddr *)&ss, &len));
+    if (got == 0)
         obs_addr_set(a, (struct sockaddr *)&ss, len);
-    errno = saved;
 }
 
 /* ---- name resolution: a small ring of recent getaddrinfo() results ---- */
@@ -534,7 +548,9 @@ void obs_on_accept(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t 
     socklen_t len = sizeof peer;
     if (!sa || salen < sizeof(struct sockaddr_in) ||
         (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
-        if (getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+        int got;
+        OBS_KEEP_ERRNO(got = getpeername(fd, (struct sockaddr *)&peer, &len));
+        if (got != 0)
             return;
         sa = (struct sockaddr *)&peer;
         salen = len;
@@ -935,6 +951,20 @@ void obs_on_dup(int oldfd, int newfd, uint64_t t0)
 }
 
 /* ---- event waits -------------------------------------------------------- */
+
+/* A new epoll instance: its registrations are counted (obs_on_epoll_ctl). */
+void obs_on_epoll_created(int fd)
+{
+    obs_on_fresh_fd(fd);
+    if ((unsigned)fd >= obs_fd_cap)
+        return;
+    struct obs_fd *e = &obs_fds[fd];
+    OBS_ST(e->rec, NULL);
+    OBS_ST(e->ep_count, 0);
+    OBS_ST(e->ep_fd, -1);
+    __atomic_store_n(&e->kind, OBS_FD_EPOLL, __ATOMIC_RELEASE);
+    obs_note_fd(fd);
+}
 
 void obs_on_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 {

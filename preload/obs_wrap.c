@@ -3,8 +3,9 @@
  * Each exported function is one line calling a static obs_*() that has the
  * same shape everywhere: look the fd up; if it is not tracked, call the real
  * function at once.  Otherwise: read the clock if the call needs an entry
- * time, make the real call, save errno, read the clock, record, restore
- * errno, and return exactly what the real call returned.
+ * time, make the real call, read the clock, record, and return exactly
+ * what the real call returned, errno as it left it (the bookkeeping never
+ * changes errno: obs.h).
  */
 #include "obs.h"
 
@@ -15,9 +16,7 @@
 #define OBS_EXPORT __attribute__((visibility("default")))
 
 /* ---- the common tails ----------------------------------------------------
- * After a call that moved bytes.  No errno to save: the bookkeeping keeps
- * errno as it found it (obs_track.c, obs_log.c and obs_clock.c save it
- * around the few system calls of their slow paths). */
+ * After a call that moved bytes (errno: obs.h). */
 
 static inline ssize_t obs_after_out(struct obs_fd *e, int fd, ssize_t r, uint64_t t0,
                                     const struct sockaddr *to, socklen_t tolen)
@@ -57,9 +56,7 @@ static int obs_socket(int domain, int type, int protocol)
 {
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0 && obs_fds) {
-        int err = errno;
         obs_on_socket(fd, domain, type);
-        errno = err;
     }
     return fd;
 }
@@ -87,7 +84,6 @@ static int obs_connect(int fd, const struct sockaddr *sa, socklen_t len)
      * it from reading (0, 1, or more than any address) */
     int sa_read = (r == 0 || err != EFAULT) && len >= sizeof(sa_family_t) && len <= sizeof(struct sockaddr_storage);
     obs_on_connect(e, fd, sa_read ? sa : NULL, sa_read ? len : 0, r, r == 0 ? 0 : err, t0, t1);
-    errno = err;
     return r;
 }
 
@@ -97,10 +93,8 @@ static int obs_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags, i
     socklen_t cap = readable ? *len : 0;
     int r = plain ? REAL(accept)(fd, sa, len) : REAL(accept4)(fd, sa, len, flags);
     if (r >= 0 && obs_fds) {
-        int err = errno;
         socklen_t got = cap ? (*len < cap ? *len : cap) : 0;
         obs_on_accept(r, got ? sa : NULL, got, obs_now());
-        errno = err;
     }
     return r;
 }
@@ -129,9 +123,7 @@ static int obs_dup2(int oldfd, int newfd, int flags, int which)
     uint64_t t0 = obs_lookup(newfd) ? obs_now() : 0;
     int r = which == 2 ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
     if (r >= 0 && oldfd != newfd) {
-        int err = errno;
         obs_on_dup(oldfd, r, t0);
-        errno = err;
     }
     return r;
 }
@@ -140,9 +132,7 @@ static int obs_dup(int oldfd)
 {
     int r = REAL(dup)(oldfd);
     if (r >= 0 && obs_fds) {
-        int err = errno;
         obs_on_dup(oldfd, r, 0);
-        errno = err;
     }
     return r;
 }
@@ -151,9 +141,7 @@ static int obs_fcntl(int fd, int cmd, void *arg, int is64)
 {
     int r = is64 ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg);
     if (r >= 0 && obs_fds && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-        int err = errno;
         obs_on_dup(fd, r, 0);
-        errno = err;
     }
     return r;
 }
@@ -174,9 +162,7 @@ static int obs_close_range(unsigned first, unsigned last, int flags)
     uint64_t t0 = obs_fds ? obs_now() : 0;
     int r = REAL(close_range)(first, last, flags);
     if (r == 0 && obs_fds && !(flags & CLOSE_RANGE_CLOEXEC)) {
-        int err = errno;
         obs_closed_range(first, last, t0);
-        errno = err;
     }
     return r;
 }
@@ -186,18 +172,14 @@ static void obs_closefrom(int lowfd)
     uint64_t t0 = obs_fds ? obs_now() : 0;
     REAL(closefrom)(lowfd);
     if (obs_fds && lowfd >= 0) {
-        int err = errno;
         obs_closed_range((unsigned)lowfd, ~0u, t0);
-        errno = err;
     }
 }
 
 static int obs_fresh_result(int r)
 {
     if (r >= 0 && obs_fds) {
-        int err = errno;
         obs_on_fresh_fd(r);
-        errno = err;
     }
     return r;
 }
@@ -368,9 +350,7 @@ static int obs_getsockopt(int fd, int level, int name, void *val, socklen_t *len
     if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int)) {
         struct obs_fd *e = obs_lookup(fd);
         if (e) {
-            int err = errno;
             obs_on_sockopt_error(e, *(int *)val, obs_now());
-            errno = err;
         }
     }
     return r;
@@ -383,10 +363,8 @@ static int obs_getaddrinfo(const char *node, const char *service, const struct a
         return REAL(getaddrinfo)(node, service, hints, res);
     uint64_t t0 = obs_now();
     int r = REAL(getaddrinfo)(node, service, hints, res);
-    int err = errno;
     if (r == 0 && res && *res)
         obs_on_resolved(*res, t0, obs_now());
-    errno = err;
     return r;
 }
 
@@ -451,7 +429,6 @@ static int obs_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval 
     obs_on_wait(mech, interest, ret, err, t0, t1);
     if (ret > 0)
         obs_fdset_ready(seen, r, w, x, t1);
-    errno = err;
     return ret;
 }
 
@@ -479,7 +456,6 @@ static int obs_poll(struct pollfd *fds, nfds_t n, int timeout, const struct time
     obs_on_wait(mech, (uint32_t)n, ret, err, t0, t1);
     if (ret > 0)
         obs_pollfd_ready(fds, n, t1);
-    errno = err;
     return ret;
 }
 
@@ -519,22 +495,14 @@ static int obs_epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout
     obs_on_wait(mech, interest, ret, err, t0, t1);
     if (ret > 0)
         obs_epoll_ready(epfd, ev, ret, t1);
-    errno = err;
     return ret;
 #undef OBS_EPOLL_REAL
 }
 
 static int obs_epoll_created(int fd)
 {
-    if (fd >= 0 && obs_fds && (unsigned)fd < obs_fd_cap) {
-        obs_on_fresh_fd(fd);
-        struct obs_fd *e = &obs_fds[fd];
-        OBS_ST(e->rec, NULL);
-        OBS_ST(e->ep_count, 0);
-        OBS_ST(e->ep_fd, -1);
-        __atomic_store_n(&e->kind, OBS_FD_EPOLL, __ATOMIC_RELEASE);
-        obs_note_fd(fd);
-    }
+    if (fd >= 0 && obs_fds)
+        obs_on_epoll_created(fd);
     return fd;
 }
 

@@ -362,5 +362,32 @@ def the_library_builds_for_arm64(case):
         T.true(name in exported, "%s is exported" % name)
 
 
+@test
+def the_librarys_parts_call_only_the_parts_below_them(case):
+    """preload/ is layered as obs.h says: wrap, init, track, log, clock,
+    libc, each calling only those below it, so the log and the clock are
+    leaves and nothing calls back into initialisation.  Each file is
+    compiled alone and its undefined obs_* symbols must be defined in a
+    file below it."""
+    order = ["wrap", "init", "track", "log", "clock", "libc"]
+    defined, needed = {}, {}
+    for part in order:
+        obj = os.path.join(case.dir, part + ".o")
+        src = os.path.join(T.ROOT, "preload", "obs_%s.c" % part)
+        subprocess.run(["cc", "-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-c", "-o", obj, src], check=True)
+        syms = subprocess.run(["nm", obj], capture_output=True, text=True, check=True).stdout.split("\n")
+        for line in syms:
+            f = line.split()
+            if len(f) == 3 and f[2].startswith("obs_") and f[1] in "TDBRV":
+                defined[f[2]] = part
+            elif len(f) == 2 and f[0] == "U" and f[1].startswith("obs_"):
+                needed.setdefault(part, set()).add(f[1])
+    for part, syms in needed.items():
+        for sym in sorted(syms):
+            home = defined.get(sym)
+            T.true(home is not None, "%s (used by obs_%s.c) is defined in preload/" % (sym, part))
+            T.true(order.index(home) > order.index(part), "obs_%s.c calls %s of obs_%s.c, not below it" % (part, sym, home))
+
+
 if __name__ == "__main__":
     T.main()
