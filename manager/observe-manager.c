@@ -22,28 +22,6 @@
 
 const char *mgr_prog = "observe-manager";
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  pull [-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--max-mb N] [--remote-slicer PATH]\n"
-            "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]\n"
-            "                 bring back every client host's database and merge it into DB\n"
-            "  merge [--db DB] NAME=FILE...\n"
-            "                 merge databases that are already here (same checks as pull)\n"
-            "  plot [--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
-            "                 latency plots across server hosts, PNG and SVG, with gnuplot\n"
-            "  report [--db DB] [-o DIR] [--notes FILE] [--x-tag KEY]... [--rate-tag KEY] [filters]\n"
-            "                 DIR/report.html: every plot, the summary tables, the sources\n"
-            "\n"
-            "Run '%s COMMAND --help' for a command's options.\n",
-            mgr_prog, mgr_prog);
-}
-
-
-
 static void pull_usage(FILE *f)
 {
     fprintf(f,
@@ -322,26 +300,23 @@ static int cmd_plot(int argc, char **argv, int report)
     return rc == 0 ? 0 : 1;
 }
 
+static int cmd_plots(int argc, char **argv) { return cmd_plot(argc, argv, 0); }
+static int cmd_report(int argc, char **argv) { return cmd_plot(argc, argv, 1); }
+
+static const struct obs_cmd mgr_cmds[] = {
+    { "pull", cmd_pull, "[-j N] [-F SSH_CONFIG] [--db DB] [--timeout S] [--max-mb N] [--remote-slicer PATH]\n"
+                        "       [INVENTORY | NAME=[USER@]HOST[:PORT]:/PATH ...]",
+      "bring back every client host's database and merge it into DB" },
+    { "merge", cmd_merge, "[--db DB] NAME=FILE...", "merge databases that are already here (same checks as pull)" },
+    { "plot", cmd_plots, "[--db DB] [-o DIR] [--x-tag KEY]... [--rate-tag KEY] [filters]",
+      "latency plots across server hosts, PNG and SVG, with gnuplot" },
+    { "report", cmd_report, "[--db DB] [-o DIR] [--notes FILE] [--x-tag KEY]... [--rate-tag KEY] [filters]",
+      "DIR/report.html: every plot, the summary tables, the sources" },
+    { NULL, NULL, NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (obs_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "pull") == 0)
-        return cmd_pull(argc - 1, argv + 1);
-    if (strcmp(argv[1], "merge") == 0)
-        return cmd_merge(argc - 1, argv + 1);
-    if (strcmp(argv[1], "plot") == 0)
-        return cmd_plot(argc - 1, argv + 1, 0);
-    if (strcmp(argv[1], "report") == 0)
-        return cmd_plot(argc - 1, argv + 1, 1);
-    fprintf(stderr, "%s: unknown command '%s'\n", mgr_prog, argv[1]);
-    usage(stderr);
-    return 2;
+    return obs_cli_main(mgr_prog, mgr_cmds, argc, argv);
 }

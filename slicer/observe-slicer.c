@@ -23,26 +23,6 @@
 
 const char *slc_prog = "observe-slicer";
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s COMMAND [ARGS]\n"
-            "\n"
-            "commands:\n"
-            "  load [-o DB] [-t KEY=VALUE]... [filters] LOGDIR|LOGFILE...\n"
-            "                     load logs into an SQLite database (default observe.db)\n"
-            "  summary DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]\n"
-            "                     count, min, median, p90, p99, max, mean of T1-T7 per group\n"
-            "  export DB [--what connections|exchanges|datagrams|waits] [--format csv|json]\n"
-            "         [-o FILE] [filters]\n"
-            "                     every row of a view\n"
-            "  snapshot DB OUT    a consistent copy of DB (OUT '-' is standard output)\n"
-            "  dump LOGFILE...    print the header and every record of each log as text\n"
-            "\n"
-            "Run '%s COMMAND --help' for a command's options.\n",
-            slc_prog, slc_prog);
-}
-
 static void dump_usage(FILE *f)
 {
     fprintf(f,
@@ -479,29 +459,22 @@ static int cmd_snapshot(int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+static const struct obs_cmd slc_cmds[] = {
+    { "load", cmd_load, "[-o DB] [-t KEY=VALUE]... [filters] LOGDIR|LOGFILE...",
+      "load logs into an SQLite database (default observe.db)" },
+    { "summary", cmd_summary, "DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]",
+      "count, min, median, p90, p99, max, mean of T1-T7 per group" },
+    { "export", cmd_export, "DB [--what connections|exchanges|datagrams|waits] [--format csv|json]\n"
+                            "         [-o FILE] [filters]",
+      "every row of a view" },
+    { "snapshot", cmd_snapshot, "DB OUT", "a consistent copy of DB (OUT '-' is standard output)" },
+    { "dump", cmd_dump, "LOGFILE...", "print the header and every record of each log as text" },
+    { NULL, NULL, NULL, NULL },
+};
+
 int main(int argc, char **argv)
 {
     /* no memory statistics: they take a global mutex on every allocation */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "dump") == 0)
-        return cmd_dump(argc - 1, argv + 1);
-    if (strcmp(argv[1], "load") == 0)
-        return cmd_load(argc - 1, argv + 1);
-    if (strcmp(argv[1], "summary") == 0)
-        return cmd_summary(argc - 1, argv + 1);
-    if (strcmp(argv[1], "export") == 0)
-        return cmd_export(argc - 1, argv + 1);
-    if (strcmp(argv[1], "snapshot") == 0)
-        return cmd_snapshot(argc - 1, argv + 1);
-    fprintf(stderr, "%s: unknown command '%s'\n", slc_prog, argv[1]);
-    usage(stderr);
-    return 2;
+    return obs_cli_main(slc_prog, slc_cmds, argc, argv);
 }
