@@ -271,6 +271,17 @@ def true(cond, what):
         raise AssertionError(what)
 
 
+def every(items, pred, what):
+    """pred holds for each of items, and there is at least one: all() of
+    nothing would pass a test whose feature made no records at all."""
+    items = list(items)
+    if not items:
+        raise AssertionError(what + ": nothing to check")
+    bad = [x for x in items if not pred(x)]
+    if bad:
+        raise AssertionError("%s: %d of %d not so, the first: %r" % (what, len(bad), len(items), bad[0]))
+
+
 def need(prog):
     if not shutil.which(prog):
         raise Skip("%s is not installed" % prog)

@@ -63,7 +63,7 @@ def _connect_style(case, mode):
     T.eq(sum(c["bytes_received"] for c in conns), fig["bytes_received"], "bytes received")
     xchgs = T.records(logs, "xchg")
     T.eq(len(xchgs), 12, "exchange records")
-    T.true(all(x["t4_ms"] >= 2.5 for x in xchgs), "every exchange waited for the 3 ms think time")
+    T.every(xchgs, lambda x: x["t4_ms"] >= 2.5, "every exchange waited for the 3 ms think time")
     return T.read_logs(logs)[0]
 
 
@@ -287,7 +287,7 @@ def _udp(case, connected):
     # server it just woke would see its answer arrive "at once".
     T.true(ours <= fig["rtt_ns_sum"], "our response times are within the client's")
     T.near(ours, fig["rtt_ns_sum"], 16 * 100000, "sum of response times vs the client's own")
-    T.true(all(d["peer"] == "127.0.0.1:%d" % port for d in dg), "peer")
+    T.every(dg, lambda d: d["peer"] == "127.0.0.1:%d" % port, "peer")
 
 
 @test
@@ -328,7 +328,7 @@ def udp_answers_read_without_their_source_after_a_burst(case):
     (u,) = T.records(logs, "udp")
     T.eq((u["dgrams_sent"], u["answered"], u["unanswered"], u["unmatched"]), (15, 15, 0, 0), "socket counts")
     dg = T.records(logs, "dgram")
-    T.true(all(d["t_recv"] is not None and d["flags"] & RF_GUESSED for d in dg), "every datagram answered, as a guess")
+    T.every(dg, lambda d: d["t_recv"] is not None and d["flags"] & RF_GUESSED, "every datagram answered, as a guess")
 
 
 @test
@@ -403,7 +403,7 @@ def eight_threads_exact_counts(case):
     T.eq(sum(c["exchanges"] for c in conns), 1200, "exchanges")
     T.eq(sum(c["bytes_sent"] for c in conns), fig["bytes_sent"], "bytes sent")
     T.eq(sum(c["bytes_received"] for c in conns), fig["bytes_received"], "bytes received")
-    T.true(all(c["state"] == "final" for c in conns), "all closed")
+    T.every(conns, lambda c: c["state"] == "final", "all closed")
     T.eq(len(T.records(logs, "xchg")), 1200, "exchange records")
     T.eq(T.read_logs(logs)[0].header["dropped"], 0, "nothing dropped")
 
@@ -481,7 +481,7 @@ def fork_and_exec_give_one_log_per_process(case):
     inherited = [c for l in read for c in l.of("conn") if c["flags"] & 2]
     T.eq(len(inherited), 1, "the child's inherited copy of the kept connection")
     T.eq(inherited[0]["exchanges"], 0, "which it closed unused")
-    T.true(all(c["state"] == "final" for l in read for c in l.of("conn")), "all connections closed")
+    T.every([c for l in read for c in l.of("conn")], lambda c: c["state"] == "final", "all connections closed")
 
 
 @test
@@ -501,7 +501,7 @@ def sigkill_keeps_every_record_written(case):
     T.true(all("damaged" not in x for x in log.problems), "no damaged records: %s" % log.problems[:3])
     final = [c for c in log.of("conn") if c["state"] == "final"]
     T.true(len(final) >= done[-1], "%d final connections >= %d the client finished" % (len(final), done[-1]))
-    T.true(all(c["exchanges"] == 2 for c in final), "each final connection has both exchanges")
+    T.every(final, lambda c: c["exchanges"] == 2, "each final connection has both exchanges")
     open_ = [c for c in log.of("conn") if c["state"] == "open"]
     T.true(len(open_) <= 1, "at most the connection in progress is incomplete")
 
@@ -829,7 +829,7 @@ def close_range_and_closefrom(case):
     T.eq(len(conns), 3, "three connections")
     T.eq(len(set(fds)), 1, "the same descriptor number each time (%s)" % fds)
     T.eq([c["exchanges"] for c in conns], [2, 1, 1], "CLOSE_RANGE_CLOEXEC closed nothing: two exchanges on the first")
-    T.true(all(c["state"] == "final" and c["t_close"] for c in conns), "each ended by what closed it")
+    T.every(conns, lambda c: c["state"] == "final" and c["t_close"], "each ended by what closed it")
     T.true(conns[0]["t_close"] < conns[1]["t_connect"] and conns[1]["t_close"] < conns[2]["t_connect"],
            "closed before the number was used again")
 
@@ -917,7 +917,7 @@ def fork_from_busy_threads(case):
     parent, children = _parent_and_children(logs)
     T.eq(len(children), 200, "one log per child")
     own = lambda log: [c for c in log.of("conn") if not c["flags"] & RF_INHERITED]
-    T.true(all(len(own(c)) == 1 for c in children), "each child's log holds its own one connection")
+    T.every(children, lambda c: len(own(c)) == 1, "each child's log holds its own one connection")
     T.eq(len(own(parent)), fig["parent_conns"], "the parent's log holds the threads' connections, exactly")
     seen = [(c["local"], c["t_connect"]) for log in [parent] + children for c in own(log)]
     T.eq(len(seen), len(set(seen)), "no connection in two logs")
@@ -968,7 +968,7 @@ def vfork_and_posix_spawn_leave_the_parent_intact(case):
     for log in T.read_logs(logs):
         T.eq(log.problems, [], "each log reads cleanly")
         if log.header["pid"] != parent[0].header["pid"]:
-            T.true(all(x["flags"] & RF_INHERITED for x in log.of("conn")), "a child's log holds only inherited copies")
+            T.every(log.of("conn"), lambda x: x["flags"] & RF_INHERITED, "a child's log holds only inherited copies")
 
 
 SELFEXEC = r"""
@@ -1004,7 +1004,7 @@ def a_program_that_execs_itself(case):
     logs = case.logdir()
     seen = T.run([sys.executable, script, str(port), "4"], logdir=logs).stdout
     T.eq(seen, plain, "the same descriptors in every image as without the library")
-    T.true(all(l.split()[2] == "0" for l in seen.splitlines()), "no log descriptor in any image")
+    T.every(seen.splitlines(), lambda l: l.split()[2] == "0", "no log descriptor in any image")
     got = T.read_logs(logs)
     T.eq(len(got), 5, "one log per image")
     T.eq(len({l.header["pid"] for l in got}), 1, "all of the same process")
@@ -1077,7 +1077,7 @@ def handlers_that_leave_by_siglongjmp(case):
          ("final", fig["after"], fig["after"]), "the connection after the storm, client end")
     T.eq((after_server[0]["state"], after_server[0]["bytes_received"]), ("final", fig["after_received"]),
          "the connection after the storm, server end")
-    T.true(all(c["state"] == "final" for c in conns), "every connection closed and final")
+    T.every(conns, lambda c: c["state"] == "final", "every connection closed and final")
 
 if __name__ == "__main__":
     T.main()

@@ -87,7 +87,7 @@ def httperf_agrees_with_its_own_timing(case):
     xchgs = T.records(logs, "xchg")
     T.eq(len(conns), 40, "connections recorded")
     T.eq(len(xchgs), 80, "exchanges recorded (2 calls per connection)")
-    T.true(all(c["exchanges"] == 2 for c in conns), "every connection has 2 exchanges")
+    T.every(conns, lambda c: c["exchanges"] == 2, "every connection has 2 exchanges")
     # httperf prints averages to 0.1 ms: ours must agree within 0.5 ms
     T.near(statistics.mean(c["t1_ms"] for c in conns), conn, 0.5, "mean T1 vs httperf connect")
     T.near(statistics.mean(x["t3_ms"] + x["t4_ms"] for x in xchgs), resp, 0.5, "mean T3+T4 vs httperf response")
@@ -173,7 +173,7 @@ def python_client_with_name_resolution(case):
         T.true(c["t_resolve_end"] <= c["t_connect"], "resolution ends before connect")
         T.eq(c["exchanges"], 1, "exchanges")
         T.true(c["t4_ms"] >= 5 - 0.5, "T4 holds the 5 ms think time")
-    T.true(all(c["peer"].endswith(":%d" % port) for c in conns), "peer port")
+    T.every(conns, lambda c: c["peer"].endswith(":%d" % port), "peer port")
 
 
 if __name__ == "__main__":

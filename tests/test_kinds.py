@@ -152,8 +152,8 @@ def a_jvm_whose_http_client_reads_on_its_own_thread(case):
     T.eq(sorted(x["seq"] for x in xs), list(range(1, n + 1)), "exchange numbers")
     sent = {x["bytes_sent"] for x in xs}
     T.eq(len(sent), 1, "every exchange holds one whole request: %s" % sorted(sent))
-    T.true(all(x["bytes_received"] > 1500 for x in xs), "every exchange holds its whole response")
-    T.true(all(x["t_req_first"] is not None for x in xs), "every exchange has its request")
+    T.every(xs, lambda x: x["bytes_received"] > 1500, "every exchange holds its whole response")
+    T.every(xs, lambda x: x["t_req_first"] is not None, "every exchange has its request")
     _never_negative(rows, "java")
 
 

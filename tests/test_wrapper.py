@@ -127,8 +127,8 @@ def every_wait_when_asked(case):
     # at least: the connect's wait, and a writable and a readable wait per request
     T.true(len(waits) >= 7, "a record for each of the client's poll calls: %d" % len(waits))
     T.eq(len(waits), log.header["waits"]["poll"]["calls"], "one record per poll call")
-    T.true(all(w["t_exit"] >= w["t_enter"] for w in waits), "each wait's times in order")
-    T.true(all(w["mechanism"] == "poll" and w["interest"] == 1 for w in waits), "mechanism and interest set")
+    T.every(waits, lambda w: w["t_exit"] >= w["t_enter"], "each wait's times in order")
+    T.every(waits, lambda w: w["mechanism"] == "poll" and w["interest"] == 1, "mechanism and interest set")
 
 
 @test
