@@ -8,8 +8,13 @@
 # 2. added cost per tracked call: bench/pingpong (1-byte ping-pong on one
 #    loopback connection, 4 calls a round), plain and under libobserve; then
 #    the same calls sending one way only, which write no exchange records;
-# 3. the one-time cost of a process's first socket, where the log is made.
-# Prints medians and the ratios.
+# 3. the one-time cost of a process's first socket, where the log is made;
+# 4. a process that makes no socket (/bin/true, many runs): whole-process
+#    wall time, plain, with an empty preloaded library (the floor of any
+#    LD_PRELOAD) and with libobserve;
+# 5. a many-process client: curl run 100 times one after the other against
+#    observe-httpd, whole wall time.
+# Prints the machine's facts, then medians and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -17,6 +22,11 @@ B=build
 make -s "$B/libobserve.so" "$B/observe-httpd" >/dev/null
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/pingpong" bench/pingpong.c
 cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/firstsock" bench/firstsock.c
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$B/spawn" bench/spawn.c
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -fPIC -shared -o "$B/libempty.so" bench/empty.c
+
+echo "== machine: $(nproc) cores, $(uname -sr), clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)," \
+     "log directory on $(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 {print $2}')"
 work=$(mktemp -d /tmp/observe-bench.XXXXXX)
 . bench/httpd.sh
 start_httpd 100
@@ -85,3 +95,25 @@ fp=$(median < "$work/fs_plain"); fo=$(median < "$work/fs_obs")
 echo "plain     us: $(tr '\n' ' ' < "$work/fs_plain") median $fp"
 echo "observed  us: $(tr '\n' ' ' < "$work/fs_obs") median $fo"
 awk -v p="$fp" -v o="$fo" 'BEGIN { printf "added to the first socket: %.0f us (once per process)\n", o - p }'
+
+# Start-up: the runs alternate plain and preloaded; a process that makes no
+# socket makes no log, so what is left is the loader's work and our
+# constructor's.
+echo "== a process that makes no socket: /bin/true, 400 alternated pairs each"
+floor=$("$B/spawn" 400 "LD_PRELOAD=$(pwd)/$B/libempty.so" -- /bin/true)
+ours=$("$B/spawn" 400 "LD_PRELOAD=$lib,OBSERVE_DIR=$work/logs" -- /bin/true)
+echo "an empty preloaded library: $floor"
+echo "libobserve:                 $ours"
+[ ! -d "$work/logs" ] || [ -z "$(ls -A "$work/logs")" ] || echo "WRONG: a process without a socket left a log"
+
+if command -v curl >/dev/null; then
+    echo "== a many-process client: 100 sequential curl runs, $runs alternated pairs of 100"
+    : > "$work/cu"
+    for i in $(seq "$runs"); do
+        "$B/spawn" 100 "LD_PRELOAD=$lib,OBSERVE_DIR=$work/logs" -- curl -s -o /dev/null "$url" >> "$work/cu"
+        rm -rf "$work/logs"
+    done
+    sed 's/^/  /' "$work/cu"
+    awk -F'total_ratio=' '{print $2}' "$work/cu" | median |
+        awk '{ printf "100 curl runs under libobserve take %.2f %% longer (median of %d ratios of totals)\n", ($1 - 1) * 100, '"$runs"' }'
+fi

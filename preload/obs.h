@@ -97,11 +97,16 @@ int epoll_pwait2(int epfd, struct epoll_event *ev, int maxevents,
 #define OBS_X_LIBC_PTR(name) __typeof__(name) *name;
 struct obs_libc { OBS_LIBC_SYMBOLS(OBS_X_LIBC_PTR) };
 extern OBS_HIDDEN struct obs_libc obs_libc;
-OBS_HIDDEN void obs_bind_libc(void);
+OBS_HIDDEN void *obs_bind_libc(void **slot, const char *name);
 
-/* The real function, bound on first use if a constructor of another library
- * calls us before ours ran. */
-#define REAL(name) (OBS_LIKELY(obs_libc.name != NULL) ? obs_libc.name : (obs_bind_libc(), obs_libc.name))
+/* The real function, bound on its first use (obs_libc.c): a process pays
+ * the lookup only for the functions it calls. */
+static inline void *obs_real(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+    return OBS_LIKELY(f != NULL) ? f : obs_bind_libc(slot, name);
+}
+#define REAL(name) ((__typeof__(obs_libc.name))obs_real((void **)&obs_libc.name, #name))
 
 /* ---- the fd table ------------------------------------------------------ */
 enum obs_fd_kind {
@@ -249,6 +254,8 @@ struct obs_config {      /* the log's settings, filled from OBSERVE_* at start (
     char tags[512];      /* OBSERVE_TAGS, validated */
     int wait_mode_all;   /* OBSERVE_WAITS=all */
     uint64_t capacity;   /* record bytes a log may hold */
+    int argc;            /* the command line our constructor was given (NULL argv: none) */
+    char **argv;
 };
 extern OBS_HIDDEN struct obs_config obs_cfg;
 OBS_HIDDEN void *obs_rec_alloc(enum obs_rec_type type);

@@ -1,6 +1,6 @@
 /* obs_init.c — the start of libobserve in a process, and of its children.
  *
- * The top of the library: it binds libc's functions, reads the
+ * The top of the library: it reads the
  * configuration (OBSERVE_*) into the log's obs_cfg, makes the descriptor table, and
  * handles the process's life: exit (open connections closed out in the
  * log), fork and clone (the child gets a log of its own).  It calls the
@@ -41,6 +41,23 @@ static void obs_fit_address_space(void)
         obs_cfg.capacity = log;
 }
 
+/* /tmp/observe-UID, formatted by hand: the first snprintf of a process
+ * costs about 20 us (it touches stdio and locale pages), which every
+ * process would pay at start. */
+static void obs_default_dir(char dir[static 32])
+{
+    char digits[12];
+    int n = 0;
+    unsigned uid = (unsigned)geteuid();
+    do
+        digits[n++] = (char)('0' + uid % 10);
+    while ((uid /= 10) != 0);
+    memcpy(dir, "/tmp/observe-", 13);
+    for (int i = 0; i < n; i++)
+        dir[13 + i] = digits[n - 1 - i];
+    dir[13 + n] = '\0';
+}
+
 /* Reads the environment into obs_cfg: 0, or -1 when this process is not
  * to be observed (said on stderr when that is a mistake of the user's). */
 static int obs_configure(void)
@@ -55,7 +72,7 @@ static int obs_configure(void)
         return -1;
     }
     if (!dir || !*dir) {
-        snprintf(obs_cfg.dir, sizeof obs_cfg.dir, "/tmp/observe-%u", (unsigned)geteuid());
+        obs_default_dir(obs_cfg.dir);
     } else if (dir[0] == '/') {
         if (strlen(dir) >= sizeof obs_cfg.dir - 64) goto bad_dir;
         strcpy(obs_cfg.dir, dir);
@@ -126,9 +143,11 @@ static void obs_fork_child_handler(void) { obs_child_start(obs_log_fork_child())
  * what the log's state means there). */
 void obs_clone_child(void) { obs_child_start(obs_log_clone_child()); }
 
-__attribute__((constructor)) static void obs_init(void)
+/* glibc calls a library's constructors with the program's argc and argv. */
+__attribute__((constructor)) static void obs_init(int argc, char **argv)
 {
-    obs_bind_libc();
+    obs_cfg.argc = argc;
+    obs_cfg.argv = argv;
     obs_say_init();
     /* A setuid or otherwise secure-execution process ignores our environment
      * entirely: it is not observed. */

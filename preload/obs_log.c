@@ -49,7 +49,8 @@ static struct {
     char exe[PATH_MAX];             /* its executable, read once for name and header */
     struct obs_file_header *hdr;    /* the mapping */
     size_t map_len;
-    uint64_t extended;              /* file bytes allocated (atomic) */
+    uint64_t ready;                 /* file bytes allocated and faulted in: records go below (atomic) */
+    uint64_t allocated;             /* file bytes allocated (under the grow lock) */
     dev_t dev;
     ino_t ino;
     int grow_lock;                  /* spin lock for the grow slow path */
@@ -185,6 +186,7 @@ static void obs_take_sigbus(void)
 {
     if (obs_bus_ours)
         return;
+    (void)REAL(write); /* bound now: the handler may speak (obs_say_now), and must not look it up */
     struct sigaction ours = { .sa_sigaction = obs_on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK };
     sigemptyset(&ours.sa_mask);
     if (REAL(sigaction)(SIGBUS, &ours, &obs_app_bus) == 0)
@@ -243,7 +245,6 @@ static int obs_dir_open_link(int parent, const char *name, const char *dir, char
 static int obs_dir_open(const char *dir, char *why, size_t whylen)
 {
     struct stat st;
-    (void)mkdir(dir, 0700);
     char parent_path[PATH_MAX];
     const char *slash = strrchr(dir, '/'); /* dir is absolute */
     size_t plen = slash == dir ? 1 : (size_t)(slash - dir);
@@ -256,6 +257,8 @@ static int obs_dir_open(const char *dir, char *why, size_t whylen)
         return -1;
     }
     int dfd = REAL(openat)(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 && errno == ENOENT && mkdirat(parent, name, 0700) == 0) /* the first log of this directory */
+        dfd = REAL(openat)(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0 && (errno == ELOOP || errno == ENOTDIR))
         dfd = obs_dir_open_link(parent, name, dir, why, whylen);
     else if (dfd < 0)
@@ -283,13 +286,36 @@ static void obs_read_small_file(const char *path, char *buf, size_t len, size_t 
     if (fd < 0)
         return;
     while (*got < len - 1) {
-        ssize_t n = REAL(read)(fd, buf + *got, len - 1 - *got);
+        size_t want = len - 1 - *got;
+        ssize_t n = REAL(read)(fd, buf + *got, want);
         if (n <= 0)
             break;
         *got += (size_t)n;
+        if ((size_t)n < want) /* a short read of a small /proc file: its end (one system call less) */
+            break;
     }
     buf[*got] = '\0';
     REAL(close)(fd);
+}
+
+/* The command line, NUL-separated as /proc/self/cmdline shows it, from the
+ * argv our constructor was given (no /proc read at the first socket);
+ * /proc where there was none.  Returns its length (at most len - 1). */
+static size_t obs_copy_args(char *buf, size_t len)
+{
+    size_t n = 0;
+    if (!obs_cfg.argv) {
+        obs_read_small_file("/proc/self/cmdline", buf, len, &n);
+        return n;
+    }
+    for (int i = 0; i < obs_cfg.argc && obs_cfg.argv[i] && n < len - 1; i++) {
+        size_t l = strnlen(obs_cfg.argv[i], len - 1 - n);
+        memcpy(buf + n, obs_cfg.argv[i], l);
+        n += l;
+        if (n < len - 1)
+            buf[n++] = '\0';
+    }
+    return n;
 }
 
 static void obs_fill_identity(struct obs_file_header *h)
@@ -317,8 +343,7 @@ static void obs_fill_identity(struct obs_file_header *h)
     if (uname(&u) == 0)
         memcpy(h->hostname, u.nodename, strnlen(u.nodename, sizeof h->hostname - 1));
     memcpy(h->exe, L.exe, strnlen(L.exe, sizeof h->exe - 1)); /* read by obs_log_name; cut as before */
-    obs_read_small_file("/proc/self/cmdline", h->args, sizeof h->args, &n);
-    h->args_len = (uint32_t)n;
+    h->args_len = (uint32_t)obs_copy_args(h->args, sizeof h->args);
     memcpy(h->tags, obs_cfg.tags, sizeof h->tags);
 }
 
@@ -334,6 +359,8 @@ static size_t obs_grow_step(uint64_t current)
     if (step > (64u << 20)) step = 64u << 20;
     return (size_t)step;
 }
+
+#define OBS_FAULT_STEP (64u << 10) /* log bytes faulted in at a time: about 30 us here */
 
 /* Fault newly allocated log pages in now, in one call, instead of one
  * page fault at a time on the hot path (MADV_POPULATE_WRITE, Linux 5.14;
@@ -351,6 +378,30 @@ static void obs_prefault(void *base, uint64_t from, uint64_t to)
 /* The log's file name: DIR/EXE.PID.NANOSECONDS.olog, EXE reduced to a safe
  * alphabet (L.exe keeps the whole path for the header).  Returns where the
  * name starts in L.path. */
+/* Appends text, or an unsigned number in a base, at *at in buf (of size
+ * len, kept NUL-terminated): what obs_log_name needs without snprintf,
+ * whose first call in a process costs about 20 us. */
+static void obs_put(char *buf, size_t len, size_t *at, const char *text)
+{
+    while (*text && *at + 1 < len)
+        buf[(*at)++] = *text++;
+    buf[*at] = '\0';
+}
+
+static void obs_put_num(char *buf, size_t len, size_t *at, unsigned long long v, unsigned base)
+{
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = "0123456789abcdef"[v % base];
+    while ((v /= base) != 0);
+    char text[24];
+    for (int i = 0; i < n; i++)
+        text[i] = digits[n - 1 - i];
+    text[n] = '\0';
+    obs_put(buf, len, at, text);
+}
+
 static int obs_log_name(void)
 {
     char base[40];
@@ -363,9 +414,16 @@ static int obs_log_name(void)
     base[i] = '\0';
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    int dir_len = snprintf(L.path, sizeof L.path, "%s/", obs_cfg.dir);
-    snprintf(L.path + dir_len, sizeof L.path - (size_t)dir_len, "%s.%d.%llx.olog", i ? base : "unknown",
-             (int)getpid(), (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec);
+    size_t at = 0, len = sizeof L.path;
+    obs_put(L.path, len, &at, obs_cfg.dir);
+    obs_put(L.path, len, &at, "/");
+    int dir_len = (int)at;
+    obs_put(L.path, len, &at, i ? base : "unknown");
+    obs_put(L.path, len, &at, ".");
+    obs_put_num(L.path, len, &at, (unsigned long long)getpid(), 10);
+    obs_put(L.path, len, &at, ".");
+    obs_put_num(L.path, len, &at, (unsigned long long)rt.tv_sec * 1000000000ull + (unsigned long long)rt.tv_nsec, 16);
+    obs_put(L.path, len, &at, ".olog");
     return dir_len;
 }
 
@@ -387,7 +445,9 @@ static int obs_log_open(int dfd, const char *name, int unnamed)
 static int obs_log_link(int fd, int dfd, const char *name)
 {
     char self[40];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+    size_t at = 0;
+    obs_put(self, sizeof self, &at, "/proc/self/fd/");
+    obs_put_num(self, sizeof self, &at, (unsigned)fd, 10);
     if (linkat(AT_FDCWD, self, dfd, name, AT_SYMLINK_FOLLOW) == 0)
         return 0;
     return errno == EEXIST ? -1 : linkat(fd, "", dfd, name, AT_EMPTY_PATH);
@@ -424,8 +484,9 @@ static int obs_log_fill(int fd)
     L.dev = st.st_dev;
     L.ino = st.st_ino;
     L.map_len = map_len;
-    L.extended = first;
-    obs_prefault(m, 0, first);
+    L.allocated = first;
+    L.ready = OBS_HEADER_SIZE + 4096; /* the header and the first records' page: the rest later, off the first socket */
+    obs_prefault(m, 0, L.ready);
     struct obs_file_header *h = m;
     h->byte_order = OBS_BYTE_ORDER;
     h->version = OBS_VERSION;
@@ -584,6 +645,31 @@ static void obs_grow_unlock(void)
     __atomic_store_n(&L.grow_lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Allocates file space past need (posix_fallocate, reopening the file by
+ * path and checking it is still ours): 0, or -1. */
+static int obs_allocate(uint64_t need)
+{
+    uint64_t want = need + obs_grow_step(L.allocated), limit = obs_file_limit();
+    if (want > L.map_len)
+        want = L.map_len;
+    if (want > limit)
+        want = limit;
+    int fd = REAL(open)(L.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int rc = -1;
+    if (want >= need && fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == L.dev && st.st_ino == L.ino &&
+        posix_fallocate(fd, 0, (off_t)want) == 0) {
+        L.allocated = want;
+        rc = 0;
+    }
+    if (fd >= 0)
+        REAL(close)(fd);
+    return rc;
+}
+
+/* Makes the log ready up to need: allocated (in large steps) and faulted
+ * in (OBS_FAULT_STEP at a time, so that no call of the program waits for
+ * more than a few dozen pages). */
 static int obs_grow(uint64_t need)
 {
     if (obs_tls_busy)
@@ -593,24 +679,14 @@ static int obs_grow(uint64_t need)
     obs_signals_off(&mask);
     obs_tls_busy = 1;
     obs_grow_lock();
-    uint64_t have = __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE);
-    if (need > have) {
-        uint64_t want = need + obs_grow_step(have), limit = obs_file_limit();
-        if (want > L.map_len)
-            want = L.map_len;
-        if (want > limit)
-            want = limit;
-        int fd = REAL(open)(L.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        rc = -1;
-        if (want >= need && fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == L.dev && st.st_ino == L.ino &&
-            posix_fallocate(fd, 0, (off_t)want) == 0) {
-            obs_prefault(L.hdr, have, want);
-            __atomic_store_n(&L.extended, want, __ATOMIC_RELEASE);
-            rc = 0;
+    uint64_t ready = __atomic_load_n(&L.ready, __ATOMIC_ACQUIRE);
+    if (need > ready) {
+        rc = need > L.allocated ? obs_allocate(need) : 0;
+        if (rc == 0) {
+            uint64_t to = need + OBS_FAULT_STEP < L.allocated ? need + OBS_FAULT_STEP : L.allocated;
+            obs_prefault(L.hdr, ready, to);
+            __atomic_store_n(&L.ready, to, __ATOMIC_RELEASE);
         }
-        if (fd >= 0)
-            REAL(close)(fd);
     }
     obs_grow_unlock();
     obs_tls_busy = 0;
@@ -636,7 +712,7 @@ void *obs_rec_alloc(enum obs_rec_type type)
     for (;;) {
         uint64_t end = OBS_HEADER_SIZE + off + bytes;
         if (OBS_UNLIKELY(off + bytes > obs_cfg.capacity ||
-                         (end > __atomic_load_n(&L.extended, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
+                         (end > __atomic_load_n(&L.ready, __ATOMIC_ACQUIRE) && obs_grow(end) != 0))) {
             OBS_COUNT(dropped, 1);
             obs_warn_dropping();
             return NULL;
