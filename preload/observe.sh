@@ -11,6 +11,7 @@
 usage() {
     cat <<USAGE
 usage: observe run [-d DIR] [-t KEY=VALUE]... [-w] [-q] [--] PROGRAM [ARGS...]
+       observe --help | --version
 
 Runs PROGRAM with libobserve.so preloaded: every TCP connection and UDP
 exchange it makes is recorded in a binary log per process in DIR.
@@ -24,6 +25,7 @@ exchange it makes is recorded in a binary log per process in DIR.
   -q            no messages from the library or from this wrapper
                 (OBSERVE_QUIET=1); the program replaces the wrapper (exec)
   -h, --help    this help
+  --version     the version of observe
 
 Environment the library reads (set by this wrapper, or by hand with
 LD_PRELOAD=$lib):
@@ -38,7 +40,8 @@ Programs it cannot observe: a static binary (the dynamic loader, which
 preloads the library, never runs), a Go program (it makes its own system
 calls).  Both are named before they start, and run unobserved.
 
-Read the logs with: observe-slicer dump DIR/*.olog
+Read the logs with: observe-slicer dump DIR/*.olog, or load them into
+SQLite with observe-slicer load.  See observe(1), libobserve(7).
 USAGE
 }
 
@@ -84,9 +87,22 @@ run_and_check() { # DIR PROGRAM ARGS...
     exit $rc
 }
 
+# A usage error: one line naming it, the synopsis, and where the help is.
+usage_error() { # MESSAGE
+    echo "observe: $1" >&2
+    echo "usage: observe run [-d DIR] [-t KEY=VALUE]... [-w] [-q] [--] PROGRAM [ARGS...]" >&2
+    echo "Try 'observe --help'." >&2
+    exit 2
+}
+
+# The library: beside the wrapper in a build directory, else where an
+# install under any PREFIX put it (PREFIX/bin/observe,
+# PREFIX/lib/observe/libobserve.so), else where the build said.
 here=$(cd "$(dirname "$0")" 2>/dev/null && pwd)
 if [ -n "$here" ] && [ -f "$here/libobserve.so" ]; then
     lib="$here/libobserve.so"
+elif [ -n "$here" ] && [ -f "$here/../lib/observe/libobserve.so" ]; then
+    lib="$(cd "$here/../lib/observe" && pwd)/libobserve.so"
 else
     lib="@LIBDIR@/libobserve.so"
 fi
@@ -94,8 +110,9 @@ fi
 case "${1:-}" in
     run) shift ;;
     -h|--help|help) usage; exit 0 ;;
-    "") usage >&2; exit 2 ;;
-    *) echo "observe: unknown command '$1' (try 'observe --help')" >&2; exit 2 ;;
+    --version) echo "observe @VERSION@"; exit 0 ;;
+    "") usage_error "no command" ;;
+    *) usage_error "unknown command '$1'" ;;
 esac
 
 dir=${OBSERVE_DIR:-}
@@ -103,27 +120,26 @@ tags=${OBSERVE_TAGS:-}
 key_ok='^[A-Za-z0-9_.:-][A-Za-z0-9_.:-]*=[^,]*$'
 while [ $# -gt 0 ]; do
     case "$1" in
-        -d) [ $# -ge 2 ] || { echo "observe: -d needs a directory" >&2; exit 2; }
+        -d) [ $# -ge 2 ] || usage_error "-d needs a directory"
             dir=$2; shift 2 ;;
-        -t) [ $# -ge 2 ] || { echo "observe: -t needs KEY=VALUE" >&2; exit 2; }
+        -t) [ $# -ge 2 ] || usage_error "-t needs KEY=VALUE"
             case "$2" in
                 *"
-"*) echo "observe: tag '$2' contains a newline" >&2; exit 2 ;;
+"*) usage_error "tag '$2' contains a newline" ;;
             esac
             if ! printf '%s\n' "$2" | grep -q -- "$key_ok"; then
-                echo "observe: bad tag '$2' (want KEY=VALUE, KEY of [A-Za-z0-9_.:-], no ',' in VALUE)" >&2
-                exit 2
+                usage_error "bad tag '$2' (want KEY=VALUE, KEY of [A-Za-z0-9_.:-], no ',' in VALUE)"
             fi
             tags=${tags:+$tags,}$2; shift 2 ;;
         -w) export OBSERVE_WAITS=all; shift ;;
         -q) export OBSERVE_QUIET=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
-        -*) echo "observe: unknown option '$1'" >&2; exit 2 ;;
+        -*) usage_error "unknown option '$1'" ;;
         *) break ;;
     esac
 done
-[ $# -gt 0 ] || { echo "observe: no program to run" >&2; usage >&2; exit 2; }
+[ $# -gt 0 ] || usage_error "no program to run"
 
 if [ ! -f "$lib" ]; then
     echo "observe: $lib not found; running $1 unobserved" >&2

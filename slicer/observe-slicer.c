@@ -53,9 +53,7 @@ static int cmd_dump(int argc, char **argv)
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--") != 0) {
-            fprintf(stderr, "%s dump: unknown option '%s'\n", slc_prog, argv[i]);
-            dump_usage(stderr);
-            return 2;
+            return obs_usage_error(slc_prog, dump_usage, "dump: unknown option '%s'", argv[i]);
         }
     }
     for (int i = 1; i < argc; i++) {
@@ -87,9 +85,7 @@ static int cmd_dump(int argc, char **argv)
         obs_reader_close(&r);
     }
     if (nfiles == 0) {
-        fprintf(stderr, "%s dump: no log file given\n", slc_prog);
-        dump_usage(stderr);
-        return 2;
+        return obs_usage_error(slc_prog, dump_usage, "dump: no log file given%s", "");
     }
     if (fflush(stdout) != 0) {
         perror(slc_prog);
