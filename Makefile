@@ -29,7 +29,7 @@ DBLIB     := common/obs_db.c common/obs_filter.c common/obs_stats.c
 DBLIB_H   := common/obs_cli.h common/obs_db.h common/obs_filter.h common/obs_stats.h $(B)/gen/obs_db_sql.h \
              $(B)/gen/obs_version.h
 DB_SQL    := db/schema.sql db/views.sql $(sort $(wildcard db/migrate-*.sql))
-SLICER_SRC := slicer/observe-slicer.c slicer/slc_load.c slicer/slc_query.c $(READER) $(DBLIB)
+SLICER_SRC := slicer/observe-slicer.c slicer/slc_load.c slicer/slc_query.c slicer/slc_metrics.c $(READER) $(DBLIB)
 SLICER_H  := slicer/slc.h $(READER_H) $(DBLIB_H)
 MANAGER_SRC := manager/observe-manager.c manager/mgr_inventory.c manager/mgr_pull.c manager/mgr_merge.c \
                manager/mgr_plot.c manager/mgr_report.c $(DBLIB)

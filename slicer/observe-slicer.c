@@ -112,7 +112,9 @@ static void load_usage(FILE *f)
             "  -o, --db DB          the database (default observe.db)\n"
             "  -t, --add-tag K=V    attach this tag to every process loaded (overrides a\n"
             "                       recorded tag of the same key); repeatable\n"
-            "  -q, --quiet          no summary line\n"
+            "  -q, --quiet          no summary line, no progress\n"
+            "  --progress           a progress line on stderr: records, rate, time left (default\n"
+            "                       when it is a terminal and the load takes over 2 s); --no-progress\n"
             "\n"
             "%s"
             "\n"
@@ -140,6 +142,9 @@ static int load_args(int argc, char **argv, struct slc_load_opts *o, const char 
             return 0;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             o->quiet = 1;
+            o->progress = 0;
+        } else if (strcmp(a, "--progress") == 0 || strcmp(a, "--no-progress") == 0) {
+            o->progress = a[2] == 'p';
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--db") == 0) {
             if (++i >= argc)
                 return obs_usage_error(slc_prog, load_usage, "%s needs a value", a);
@@ -167,7 +172,7 @@ static int load_args(int argc, char **argv, struct slc_load_opts *o, const char 
 
 static int cmd_load(int argc, char **argv)
 {
-    struct slc_load_opts o = { 0 };
+    struct slc_load_opts o = { .progress = isatty(2) };
     const char *dbpath = "observe.db";
     char **paths = calloc((size_t)argc, sizeof *paths);
     int npaths = 0;
@@ -222,6 +227,8 @@ static int parse_format(const char *v, enum slc_format *fmt, int table_ok)
         *fmt = SLC_JSON;
     else if (table_ok && strcmp(v, "table") == 0)
         *fmt = SLC_TABLE;
+    else if (!table_ok && strcmp(v, "openmetrics") == 0)
+        *fmt = SLC_OPENMETRICS;
     else
         return -1;
     return 0;
@@ -249,12 +256,16 @@ static void export_usage(FILE *f)
 {
     fprintf(f,
             "usage: %s export DB [--what connections|exchanges|datagrams|waits]\n"
-            "       [--format csv|json] [-o FILE] [filters]\n"
+            "       [--format csv|json|openmetrics] [-o FILE] [filters]\n"
             "\n"
             "Every row of a view: connections (phases), exchanges (exchange_phases),\n"
             "datagrams (datagram_phases) or waits (event_waits); columns are described in\n"
-            "db/README.md.  CSV has a header line (RFC 4180 quoting, NULL empty); JSON is\n"
+            "observe-db(5).  CSV has a header line (RFC 4180 quoting, NULL empty); JSON is\n"
             "an array of objects (NULL null).  Default: connections as CSV to stdout.\n"
+            "openmetrics: instead, the phases as Prometheus histograms, observe_t1_seconds\n"
+            "... observe_t7_seconds (T1, T6, T7 per connection, T2-T5 per request), a\n"
+            "series per server, client host and tags (labels server, client_host,\n"
+            "tag_KEY), for node_exporter's textfile collector or a Pushgateway.\n"
             "\n"
             "%s",
             slc_prog, obs_filter_help);
@@ -305,6 +316,9 @@ static int query_args(int argc, char **argv, int is_summary, struct query_args *
     }
     if (!q->dbpath)
         return obs_usage_error(slc_prog, cmd_usage, "%s", "no database given");
+    if (q->fmt == SLC_OPENMETRICS && strcmp(q->what, "connections") != 0)
+        return obs_usage_error(slc_prog, cmd_usage, "--what %s does not apply to --format openmetrics (it exports the phases)",
+                               q->what);
     return -1;
 }
 
@@ -322,7 +336,9 @@ static int run_query(struct query_args *q, int is_summary)
         sqlite3_close(db);
         return 1;
     }
-    int rc = is_summary ? slc_summary(db, &q->f, q->by, q->fmt, out) : slc_export(db, &q->f, q->what, q->fmt, out);
+    int rc = is_summary                      ? slc_summary(db, &q->f, q->by, q->fmt, out)
+             : q->fmt == SLC_OPENMETRICS ? slc_openmetrics(db, &q->f, out)
+                                         : slc_export(db, &q->f, q->what, q->fmt, out);
     sqlite3_close(db);
     if ((out != stdout ? fclose(out) : fflush(out)) != 0 && rc == 0) {
         fprintf(stderr, "%s: %s: %s\n", slc_prog, q->outpath ? q->outpath : "stdout", strerror(errno));

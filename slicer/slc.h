@@ -1,5 +1,6 @@
 /* slc.h — the parts of observe-slicer: loading logs (slc_load.c), queries
- * that print (slc_query.c: summary, export) and the command line
+ * that print (slc_query.c: summary, export; slc_metrics.c: export as
+ * OpenMetrics) and the command line
  * (observe-slicer.c: dump, snapshot and the dispatch).
  */
 #ifndef SLC_H
@@ -20,6 +21,7 @@ struct slc_load_opts {
     int nadd;
     const char *add_tag[SLC_MAX_ADD_TAGS]; /* "k=v", attached to every run loaded */
     int quiet;
+    int progress; /* a progress line on stderr when the load is long */
 };
 
 struct slc_load_stats {
@@ -36,7 +38,7 @@ struct slc_load_stats {
 int slc_load(sqlite3 *db, const struct slc_load_opts *o, char *const *paths, int npaths,
              struct slc_load_stats *stats);
 
-enum slc_format { SLC_TABLE, SLC_CSV, SLC_JSON };
+enum slc_format { SLC_TABLE, SLC_CSV, SLC_JSON, SLC_OPENMETRICS };
 
 /* summary: percentiles of T1–T7 per group.  by: "server", "peer", "exe" or
  * "tag:KEY".  0, or -1 (reported). */
@@ -44,5 +46,9 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
 
 /* export: every row of a view (connections, exchanges, datagrams, waits). */
 int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum slc_format fmt, FILE *out);
+
+/* export --format openmetrics: the phases as histograms (slc_metrics.c).
+ * 0, -1 (reported), -2 a filter that does not apply (reported). */
+int slc_openmetrics(sqlite3 *db, const struct obs_filter *f, FILE *out);
 
 #endif

@@ -81,6 +81,9 @@ struct slc_loader {
     int64_t wall_minus_mono; /* add to a monotonic time to get wall-clock ns */
     uint8_t *kept;           /* per unit: record kept by the filters (conns, udp sockets) */
     uint64_t kept_units;
+    /* progress (o->progress): bytes of logs in all, and of those done */
+    uint64_t bytes_total, bytes_done, records_seen;
+    double started, shown;   /* seconds */
 };
 
 static void slc_db_error(struct slc_loader *L, const char *what)
@@ -426,8 +429,45 @@ static int slc_wanted(struct slc_loader *L, const struct obs_record *rec)
     return keep;
 }
 
+/* ---- progress ------------------------------------------------------------------
+ * On a terminal, a load of more than SLC_PROGRESS_AFTER seconds shows one
+ * line, redrawn twice a second: records, rate, how much of the logs' bytes
+ * are done and the time left at the rate so far. */
+#define SLC_PROGRESS_AFTER 2.0
+
+static double slc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void slc_progress(struct slc_loader *L, int final)
+{
+    double now = slc_now(), took = now - L->started;
+    if (!final && (took < SLC_PROGRESS_AFTER || now - L->shown < 0.5))
+        return;
+    if (final && L->shown == 0)
+        return; /* short: nothing was shown */
+    L->shown = now;
+    uint64_t done = L->bytes_done + (L->r.data ? L->r.pos : 0);
+    if (done > L->bytes_total)
+        done = L->bytes_total;
+    double rate = L->records_seen / (took > 0 ? took : 1), left = 0;
+    if (done > 0 && L->bytes_total > done)
+        left = took * (double)(L->bytes_total - done) / (double)done;
+    fprintf(stderr, "\r%s: %llu records, %.0f/s, %.0f of %.0f MiB", slc_prog, (unsigned long long)L->records_seen,
+            rate, done / 1048576.0, L->bytes_total / 1048576.0);
+    if (final)
+        fprintf(stderr, ", done in %.1f s%20s\n", took, ""); /* over what the last line had */
+    else
+        fprintf(stderr, ", about %.0f s left   ", left);
+}
+
 static int slc_record(struct slc_loader *L, const struct obs_record *rec)
 {
+    if (L->o->progress && (++L->records_seen & 0xFFFF) == 0)
+        slc_progress(L, 0);
     if (!slc_wanted(L, rec)) {
         L->stats->filtered++;
         return 0;
@@ -662,6 +702,23 @@ static const char *slc_file_kind(mode_t m)
          : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
+/* The bytes of the logs a load will read, for its progress line. */
+static uint64_t slc_bytes_to_load(char *const *paths, int npaths)
+{
+    uint64_t total = 0;
+    for (int p = 0; p < npaths; p++) {
+        char *one[2] = { paths[p], NULL };
+        FTS *fts = fts_open(one, FTS_PHYSICAL | FTS_NOCHDIR | FTS_COMFOLLOW, NULL);
+        FTSENT *e;
+        while (fts && (e = fts_read(fts)) != NULL)
+            if (e->fts_info == FTS_F && (e->fts_level == 0 || is_log_name(e->fts_name)))
+                total += (uint64_t)e->fts_statp->st_size;
+        if (fts)
+            fts_close(fts);
+    }
+    return total;
+}
+
 static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
 {
     for (int p = 0; p < npaths && L->status >= 0; p++) {
@@ -679,8 +736,10 @@ static int slc_walk(struct slc_loader *L, char *const *paths, int npaths)
             switch (e->fts_info) {
             case FTS_F:
                 /* a file named on the command line is loaded whatever its name */
-                if (e->fts_level == 0 || is_log_name(e->fts_name))
+                if (e->fts_level == 0 || is_log_name(e->fts_name)) {
                     slc_load_log(L, e->fts_path);
+                    L->bytes_done += (uint64_t)e->fts_statp->st_size;
+                }
                 break;
             case FTS_DNR:
             case FTS_ERR:
@@ -735,7 +794,13 @@ int slc_load(sqlite3 *db, const struct slc_load_opts *o, char *const *paths, int
             goto out;
         }
     }
+    if (o->progress) {
+        L.started = slc_now();
+        L.bytes_total = slc_bytes_to_load(paths, npaths);
+    }
     slc_walk(&L, paths, npaths);
+    if (o->progress)
+        slc_progress(&L, 1);
     if (L.in_txn) {
         if (L.status < 0)
             obs_db_exec(db, "ROLLBACK", err, sizeof err);
