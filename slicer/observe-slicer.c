@@ -101,7 +101,7 @@ static int cmd_dump(int argc, char **argv)
 static void load_usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s load [-o DB] [-t KEY=VALUE]... [-q] [filters] LOGDIR|LOGFILE...\n"
+            "usage: %s load [-o DB] [-t KEY=VALUE]... [-q] [--progress|--no-progress] [filters]\n       LOGDIR|LOGFILE...\n"
             "\n"
             "Loads libobserve logs into an SQLite database (created if missing).\n"
             "Directories are walked for *.olog files (symbolic links are not followed);\n"
