@@ -11,9 +11,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/obs_cli.h"
@@ -136,13 +138,74 @@ static int cmd_pull(int argc, char **argv)
 static void merge_usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s merge [--db DB] NAME=FILE...\n"
+            "usage: %s merge [--db DB] [--progress|--no-progress] NAME=FILE...\n"
             "\n"
             "Merges observe databases that are already here (copied by other means) into\n"
             "DB under the host name NAME, with the same checks as pull: each file is\n"
             "untrusted (integrity, exactly our schema, no triggers).  Merging again adds\n"
-            "nothing twice.  Exit status: 0 all merged, 1 some could not be, 2 usage error.\n",
+            "nothing twice.  A line per host merged on stdout; with --progress (default\n"
+            "when stderr is a terminal) a progress line on stderr once it takes over 2 s.\n"
+            "Exit status: 0 all merged, 1 some could not be, 2 usage error.\n",
             mgr_prog);
+}
+
+/* merge's progress line: on a terminal, once the merge has taken more than
+ * 2 s, redrawn at most twice a second from SQLite's progress callback: the
+ * host being merged, and the time left at the rate of the bytes so far. */
+static struct {
+    int on, host, hosts, shown;
+    uint64_t bytes_total, bytes_done;
+    double started, last;
+} merge_progress = { .on = -1 };
+
+static double merge_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int merge_progress_tick(void *unused)
+{
+    (void)unused;
+    double now = merge_now(), took = now - merge_progress.started;
+    if (took < 2.0 || now - merge_progress.last < 0.5)
+        return 0;
+    merge_progress.last = now;
+    merge_progress.shown = 1;
+    fprintf(stderr, "\r%s: merging host %d of %d, %.0f s", mgr_prog, merge_progress.host, merge_progress.hosts, took);
+    if (merge_progress.bytes_done > 0 && merge_progress.bytes_total > merge_progress.bytes_done)
+        fprintf(stderr, ", about %.0f s left   ",
+                took * (double)(merge_progress.bytes_total - merge_progress.bytes_done) / (double)merge_progress.bytes_done);
+    return 0;
+}
+
+static void merge_progress_start(int n, char **args, sqlite3 *db)
+{
+    if (merge_progress.on < 0)
+        merge_progress.on = isatty(2);
+    if (!merge_progress.on)
+        return;
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(args[i], '=');
+        struct stat st;
+        if (eq && args[i][0] != '-' && stat(eq + 1, &st) == 0) {
+            merge_progress.hosts++;
+            merge_progress.bytes_total += (uint64_t)st.st_size;
+        }
+    }
+    merge_progress.started = merge_now();
+    sqlite3_progress_handler(db, 100000, merge_progress_tick, NULL);
+}
+
+static void merge_progress_end(sqlite3 *db)
+{
+    if (!merge_progress.on)
+        return;
+    sqlite3_progress_handler(db, 0, NULL, NULL);
+    if (merge_progress.shown)
+        fprintf(stderr, "\r%s: merged %d hosts in %.1f s%30s\n", mgr_prog, merge_progress.hosts,
+                merge_now() - merge_progress.started, "");
 }
 
 static int same_file(const char *a, const char *b)
@@ -165,6 +228,9 @@ static int cmd_merge(int argc, char **argv)
                 return obs_usage_error(mgr_prog, merge_usage, "%s needs a value", argv[i]);
             dbpath = argv[++i];
             first = i + 1;
+        } else if (!strcmp(argv[i], "--progress") || !strcmp(argv[i], "--no-progress")) {
+            merge_progress.on = argv[i][2] == 'p';
+            first = i + 1;
         } else if (argv[i][0] == '-') {
             return obs_usage_error(mgr_prog, merge_usage, "unknown option '%s'", argv[i]);
         } else if (!strchr(argv[i], '=') || argv[i][0] == '=') {
@@ -180,11 +246,15 @@ static int cmd_merge(int argc, char **argv)
         return 1;
     }
     int failed = 0;
+    merge_progress_start(argc - first, argv + first, db);
     for (int i = first; i < argc; i++) {
         if (!strcmp(argv[i], "--db")) {
             i++;
             continue;
         }
+        if (!strcmp(argv[i], "--progress") || !strcmp(argv[i], "--no-progress"))
+            continue;
+        merge_progress.host++;
         char *name = strndup(argv[i], (size_t)(strchr(argv[i], '=') - argv[i]));
         const char *file = strchr(argv[i], '=') + 1;
         struct mgr_merge_stats st;
@@ -201,9 +271,13 @@ static int cmd_merge(int argc, char **argv)
         } else {
             printf("%s: %s: merged %lld records of %lld processes\n", mgr_prog, name, (long long)st.records,
                    (long long)st.runs);
+            fflush(stdout);
         }
+        struct stat fst;
+        merge_progress.bytes_done += stat(file, &fst) == 0 ? (uint64_t)fst.st_size : 0;
         free(name);
     }
+    merge_progress_end(db);
     sqlite3_close(db);
     return failed ? 1 : 0;
 }

@@ -78,7 +78,8 @@ def curl_first_connection_agrees_with_its_own_timing(case):
     reading); they are larger by what curl counts and we do not: in its
     lookup its resolver thread's start and join, in its connect the first
     socket(), which holds the log's creation (0.15-0.25 ms here,
-    bench/run.sh).  Within 0.5 ms each."""
+    bench/run.sh; more on a busy machine).  Within 1 ms each, as the second
+    connection in the test above."""
     T.need("curl")
     port = T.httpd(case, size=100)
     fmt = "%{time_namelookup} %{time_connect}\n"
@@ -96,8 +97,8 @@ def curl_first_connection_agrees_with_its_own_timing(case):
     print("# curl's first connection: lookup - resolve_ms (ms): %s" % ["%.3f" % d for d in lookup_diff])
     print("# curl's first connection: (connect - lookup) - T1 (ms): %s" % ["%.3f" % d for d in t1_diff])
     T.true(min(lookup_diff + t1_diff) > -0.1, "curl's figures hold ours")
-    T.near(statistics.median(lookup_diff), 0, 0.5, "time_namelookup - resolve_ms, median")
-    T.near(statistics.median(t1_diff), 0, 0.5, "(time_connect - time_namelookup) - T1, median")
+    T.near(statistics.median(lookup_diff), 0, 1.0, "time_namelookup - resolve_ms, median")
+    T.near(statistics.median(t1_diff), 0, 1.0, "(time_connect - time_namelookup) - T1, median")
 
 
 def _a_name_for_loopback(case):

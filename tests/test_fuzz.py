@@ -2,8 +2,9 @@
 """The log reader and the manager's check of a pulled database under
 libFuzzer (tests/fuzz/fuzz_reader.c, fuzz_dbcheck.c, built with
 AddressSanitizer and UBSan), each for a bounded time: OBS_FUZZ_SECONDS,
-default 30.  Each starts from its seed corpus (tests/fuzz/corpus/: real logs;
-tests/fuzz/dbcorpus/: real databases), copied, so the tree is not changed.
+default 30.  Each starts from its seed corpus, copied, so the tree is not
+changed: tests/fuzz/corpus/ (real logs), and databases made from them by
+this build's slicer.
 Any crash, out-of-bounds read, undefined behaviour or hang (-timeout) fails
 the test and leaves the input in the test's directory, named by libFuzzer.
 A longer run by hand:
@@ -12,6 +13,7 @@ A longer run by hand:
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 
 import obstest as T
@@ -20,7 +22,6 @@ from obstest import test
 FUZZER = os.path.join(T.BUILD, "fuzz", "fuzz_reader")
 CORPUS = os.path.join(T.ROOT, "tests", "fuzz", "corpus")
 DBFUZZER = os.path.join(T.BUILD, "fuzz", "fuzz_dbcheck")
-DBCORPUS = os.path.join(T.ROOT, "tests", "fuzz", "dbcorpus")
 SECONDS = int(os.environ.get("OBS_FUZZ_SECONDS", "30"))
 
 
@@ -55,12 +56,34 @@ def reader_survives_fuzzing(case):
     fuzz(case, FUZZER, CORPUS, 16384, 1000, 100)
 
 
+def _seed_databases(case):
+    """Seeds of the database check, made now with this build, so that they
+    have exactly the schema and views it expects (a seed of an older schema
+    stops at the first check): the log corpus loaded into a database with
+    small pages, and the same with a planted trigger."""
+    seeds = os.path.join(case.dir, "dbseeds")
+    os.mkdir(seeds)
+    real = os.path.join(seeds, "real-clients.db")
+    T.tool(T.SLICER, "load", "-q", "-o", real, CORPUS)
+    db = sqlite3.connect(real, isolation_level=None)
+    db.execute("PRAGMA page_size = 512")  # small: the fuzzer's inputs are at most 32 KiB
+    db.execute("VACUUM")
+    db.close()
+    T.true(os.path.getsize(real) <= 32768, "the seed fits the fuzzer's inputs")
+    planted = os.path.join(seeds, "planted-trigger.db")
+    shutil.copy(real, planted)
+    with sqlite3.connect(planted) as db:
+        db.execute("CREATE TRIGGER t AFTER INSERT ON runs BEGIN SELECT 1; END")
+    return seeds
+
+
 @test
 def database_check_survives_fuzzing(case):
-    for seed in os.listdir(DBCORPUS):  # the seeds are what they say
-        p = subprocess.run([T.SLICER, "summary", os.path.join(DBCORPUS, seed)], capture_output=True, text=True)
+    seeds = _seed_databases(case)
+    for seed in os.listdir(seeds):  # the seeds are what they say
+        p = subprocess.run([T.SLICER, "summary", os.path.join(seeds, seed)], capture_output=True, text=True)
         T.eq(p.returncode, 0, "seed %s is an observe database" % seed)
-    fuzz(case, DBFUZZER, DBCORPUS, 32768, 300, 60)  # SQLite itself is not instrumented
+    fuzz(case, DBFUZZER, seeds, 32768, 300, 60)  # SQLite itself is not instrumented
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
  * database (manager/mgr_merge.c: mgr_check_db), which is the first thing
  * that touches a file sent by another host.  Any bytes as a database file:
  * the check must accept or refuse, never crash, read out of bounds or hang;
- * what it accepts must then merge without error.  The seed corpus
- * (tests/fuzz/dbcorpus/) holds a real database made from the reader's seed
- * logs and one with a planted trigger (both with 512-byte pages, to keep
- * inputs small).
+ * what it accepts must then merge without error.  Its seeds are made by
+ * tests/test_fuzz.py with the build under test: a real database loaded from
+ * the reader's seed logs and one with a planted trigger (both with 512-byte
+ * pages, to keep inputs small), so that they always have the current schema.
  *   build/fuzz/fuzz_dbcheck -max_total_time=60 CORPUS_COPY_DIR
  */
 #include <stdint.h>
