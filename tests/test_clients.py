@@ -81,6 +81,7 @@ def curl_first_connection_agrees_with_its_own_timing(case):
     bench/run.sh; more on a busy machine).  Within 1 ms each, as the second
     connection in the test above."""
     T.need("curl")
+    T.runs_under_bare_asan(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:1/"])
     port = T.httpd(case, size=100)
     fmt = "%{time_namelookup} %{time_connect}\n"
     host, wrap = _a_name_for_loopback(case)
