@@ -112,36 +112,67 @@ static int same_schema(sqlite3 *db, sqlite3 *ref, char *err, size_t errlen)
 
 /* Every column our schema declares INTEGER holds integers (or NULL): a
  * real log never gives anything else, and a 1e308 or a text there would
- * pass into every host's plots.  Our schema has no other numeric type. */
+ * pass into every host's plots.  Our schema has no other numeric type.
+ * One scan per table counts the misfits of all its columns at once. */
+static int table_integers(sqlite3 *db, const char *table, char **cols, int ncols, char *err, size_t errlen)
+{
+    char *sql = sqlite3_mprintf("SELECT 0");
+    for (int i = 0; i < ncols && sql; i++) {
+        char *more = sqlite3_mprintf("%s, total(typeof(\"%w\") NOT IN ('integer', 'null'))", sql, cols[i]);
+        sqlite3_free(sql);
+        sql = more;
+    }
+    char *full = sql ? sqlite3_mprintf("%s FROM \"%w\"", sql, table) : NULL;
+    sqlite3_free(sql);
+    sqlite3_stmt *st;
+    int rc = 0;
+    if (full && sqlite3_prepare_v2(db, full, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            for (int i = 0; i < ncols && rc == 0; i++) {
+                long long bad = (long long)sqlite3_column_double(st, i + 1);
+                if (bad > 0) {
+                    snprintf(err, errlen, "%lld values of %.60s.%.60s are not integers, as no log can give: refused", bad,
+                             table, cols[i]);
+                    rc = -1;
+                }
+            }
+        }
+        sqlite3_finalize(st);
+    } else {
+        snprintf(err, errlen, "cannot read %.60s: %s", table, sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_free(full);
+    return rc;
+}
+
 static int only_integers(sqlite3 *db, char *err, size_t errlen)
 {
     sqlite3_stmt *cols;
     if (sqlite3_prepare_v2(db,
                            "SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c "
-                           "WHERE m.type = 'table' AND c.type = 'INTEGER'",
+                           "WHERE m.type = 'table' AND c.type = 'INTEGER' ORDER BY m.name",
                            -1, &cols, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot read its columns: %s", sqlite3_errmsg(db));
         return -1;
     }
-    int rc = 0;
-    while (rc == 0 && sqlite3_step(cols) == SQLITE_ROW) {
-        const char *table = (const char *)sqlite3_column_text(cols, 0), *col = (const char *)sqlite3_column_text(cols, 1);
-        char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\" WHERE typeof(\"%w\") NOT IN ('integer', 'null')",
-                                    table, col);
-        sqlite3_stmt *st;
-        if (sql && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
-                snprintf(err, errlen, "%lld values of %.60s.%.60s are not integers, as no log can give: refused",
-                         (long long)sqlite3_column_int64(st, 0), table, col);
-                rc = -1;
-            }
-            sqlite3_finalize(st);
-        } else {
-            snprintf(err, errlen, "cannot read %.60s.%.60s: %s", table, col, sqlite3_errmsg(db));
-            rc = -1;
+    int rc = 0, n = 0;
+    char table[256] = "", *names[64];
+    for (;;) {
+        int row = sqlite3_step(cols) == SQLITE_ROW;
+        const char *t = row ? (const char *)sqlite3_column_text(cols, 0) : NULL;
+        if (n > 0 && (!row || strcmp(t, table) != 0 || n == 64)) {
+            rc = table_integers(db, table, names, n, err, errlen);
+            while (n > 0)
+                sqlite3_free(names[--n]);
         }
-        sqlite3_free(sql);
+        if (!row || rc != 0)
+            break;
+        snprintf(table, sizeof table, "%s", t);
+        names[n++] = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(cols, 1));
     }
+    while (n > 0)
+        sqlite3_free(names[--n]);
     sqlite3_finalize(cols);
     return rc;
 }
