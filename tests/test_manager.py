@@ -87,11 +87,24 @@ def pull_from_hosts_in_network_namespaces(case):
 
 
 def script(case, name, body):
-    """An executable shell script in the case's directory; its path."""
+    """An executable shell script in the case's directory; its path.  Each
+    run notes its PID, and the test's end stops every one still running (a
+    slow host's script outlives the ssh the manager gave up on)."""
     path = os.path.join(case.dir, name)
+    pids = path + ".pids"
     with open(path, "w") as f:
-        f.write("#!/bin/sh\n" + body + "\n")
+        f.write("#!/bin/sh\necho $$ >> '%s'\n%s\n" % (pids, body))
     os.chmod(path, 0o755)
+
+    def stop():
+        if os.path.exists(pids):
+            for pid in set(open(pids).read().split()):
+                subprocess.run(["pkill", "-KILL", "-P", pid])  # what it started, then itself
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    case.cleanups.append(stop)
     return path
 
 
@@ -135,7 +148,7 @@ def a_failing_host_is_reported_and_the_others_merged(case):
     noise = os.path.join(case.dir, "noise.db")
     with open(noise, "wb") as f:
         f.write(os.urandom(70000))
-    slow = script(case, "slow-slicer", "sleep 60")
+    slow = script(case, "slow-slicer", "exec sleep 60")
     down = T.free_port()
     g = "127.0.0.1:%d" % good.port
     inv = os.path.join(case.dir, "inventory")
