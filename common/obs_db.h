@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define OBS_DB_VERSION 3 /* PRAGMA user_version of db/schema.sql */
+#define OBS_DB_VERSION 4 /* PRAGMA user_version of db/schema.sql */
 
 enum obs_db_mode {
     OBS_DB_READ,   /* must exist and have our schema */

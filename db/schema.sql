@@ -8,7 +8,7 @@
 -- time (t_ref, ns) and its other times as ns after t_ref (d_*), NULL when the
 -- event did not happen.  Applied by observe-slicer and observe-manager when a
 -- database has no schema yet; PRAGMA user_version says which schema a
--- database has: 3.  Older ones are migrated by db/migrate-N.sql (N-1 to N),
+-- database has: 4.  Older ones are migrated by db/migrate-N.sql (N-1 to N),
 -- after which the views are made anew from db/views.sql.  A column added by
 -- a migration goes at the end of its table here too, so that a migrated
 -- database and a new one have the same tables.

@@ -46,12 +46,13 @@ CREATE VIEW exchange_phases AS
 SELECT x.id AS xchg_id, x.conn AS conn_id, p.run, p.client_host, p.pid, p.exe, p.side,
        p.peer_addr, p.peer_port, p.server, p.mechanism, p.server_host, p.tags, x.seq,
        @start_columns p.start_ns + x.t_ref - c.t_ref
-       (x.t_ref + x.d_req_first
-        - COALESCE(LAG(x.t_ref + x.d_resp_last) OVER (PARTITION BY x.conn ORDER BY x.seq),
-                   CASE WHEN x.seq = 1 THEN p.t_established END)) / 1e6 AS t2_ms,
+       (x.t_ref + x.d_req_first - COALESCE(x.prev_end, CASE WHEN x.seq = 1 THEN p.t_established END)) / 1e6 AS t2_ms,
        @periods xchg x
-       x.bytes_sent, x.bytes_received, x.final AS complete, (x.flags & 128) != 0 AS overlap
-FROM xchgs x
+       x.bytes_sent, x.bytes_received, x.final AS complete, (x.flags & 128) != 0 AS overlap,
+       x.seq > 1 AS reused,
+       CASE WHEN x.seq > 1 THEN (x.t_ref + x.d_req_first - x.prev_end) / 1e6 END AS idle_ms,
+       (x.t_ref + x.d_req_first - p.t_connect) / 1e6 AS conn_age_ms
+FROM (SELECT *, LAG(t_ref + d_resp_last) OVER (PARTITION BY conn ORDER BY seq) AS prev_end FROM xchgs) x
 JOIN conns c ON c.id = x.conn
 JOIN phases p ON p.conn_id = x.conn;
 

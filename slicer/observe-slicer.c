@@ -237,7 +237,7 @@ static int parse_format(const char *v, enum slc_format *fmt, int table_ok)
 static void summary_usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s summary DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]\n"
+            "usage: %s summary DB [--by server|peer|exe|reuse|tag:KEY] [--format table|csv|json] [filters]\n"
             "\n"
             "For each group of connections (default --by server: the server's label when\n"
             "known, else peer address:port), the count, min, median, p90, p99, max and mean\n"
@@ -247,6 +247,8 @@ static void summary_usage(FILE *f)
             "phase is counted only where it happened.  Notes on stderr say what the figures\n"
             "leave out: connections without T7 (still open, or their process died), those\n"
             "closed out at their process's exit, processes that dropped records.\n"
+            "--by reuse: requests on a fresh connection (first) against those on one\n"
+            "already used (reused); connections used once (first) or more (reused).\n"
             "\n"
             "%s",
             slc_prog, obs_filter_help);
@@ -474,7 +476,7 @@ static int cmd_snapshot(int argc, char **argv)
 static const struct obs_cmd slc_cmds[] = {
     { "load", cmd_load, "[-o DB] [-t KEY=VALUE]... [filters] LOGDIR|LOGFILE...",
       "load logs into an SQLite database (default observe.db)" },
-    { "summary", cmd_summary, "DB [--by server|peer|exe|tag:KEY] [--format table|csv|json] [filters]",
+    { "summary", cmd_summary, "DB [--by server|peer|exe|reuse|tag:KEY] [--format table|csv|json] [filters]",
       "count, min, median, p90, p99, max, mean of T1-T7 per group" },
     { "export", cmd_export, "DB [--what connections|exchanges|datagrams|waits] [--format csv|json]\n"
                             "         [-o FILE] [filters]",

@@ -289,6 +289,9 @@ static const char *group_expr(const char *by, const char *view, char *buf, size_
         return "coalesce(peer_addr || ':' || peer_port, '-')";
     if (strcmp(by, "exe") == 0)
         return "exe";
+    if (strcmp(by, "reuse") == 0) /* requests: first or reused; connections: used once or more */
+        return strcmp(view, "exchange_phases") == 0 ? "CASE WHEN reused THEN 'reused' ELSE 'first' END"
+                                                    : "CASE WHEN exchanges > 1 THEN 'reused' ELSE 'first' END";
     if (strncmp(by, "tag:", 4) == 0 && obs_tag_valid(by + 4) && !strchr(by + 4, '=')) {
         snprintf(buf, len, "coalesce((SELECT value FROM tags t WHERE t.run = %s.run AND t.key = :by_key), '-')", view);
         return buf;
@@ -380,7 +383,7 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
 {
     char ebuf[256];
     if (!group_expr(by, "phases", ebuf, sizeof ebuf)) {
-        fprintf(stderr, "%s summary: bad --by '%s' (server, peer, exe or tag:KEY)\n", slc_prog, by);
+        fprintf(stderr, "%s summary: bad --by '%s' (server, peer, exe, reuse or tag:KEY)\n", slc_prog, by);
         return -2;
     }
     struct slc_rows rows = { 0 };

@@ -625,5 +625,34 @@ def a_damaged_databases_error_is_one_line(case):
     T.eq(p.stderr.count("\n"), 1, "one line: %r" % p.stderr)
     T.true("malformed database schema (x second line)" in p.stderr, "the whole message: %r" % p.stderr)
 
+@test
+def connection_reuse_is_visible_per_exchange(case):
+    """ApacheBench with keep-alive (-k): 2 connections carry 20 requests.
+    Each exchange says whether it paid a connection setup (reused 0, the
+    first on its connection) or not, how long its connection sat idle before
+    it and how old it was; summary --by reuse sets the two apart."""
+    T.need("ab")
+    port = T.httpd(case, size=100)
+    logs = case.logdir()
+    T.run(["ab", "-q", "-k", "-n", "20", "-c", "2", "http://127.0.0.1:%d/" % port], logdir=logs)
+    db = os.path.join(case.dir, "o.db")
+    slicer("load", "-q", "-o", db, logs)
+    with sqlite3.connect(db) as d:
+        rows = d.execute("SELECT conn_id, seq, reused, idle_ms, t2_ms, conn_age_ms, t_req FROM "
+                         "(SELECT *, start_ns AS t_req FROM exchange_phases) ORDER BY conn_id, seq").fetchall()
+        conns = d.execute("SELECT count(*) FROM phases").fetchone()[0]
+    T.eq((conns, len(rows)), (2, 20), "ab's connections and requests")
+    firsts = [r for r in rows if r[1] == 1]
+    T.every(firsts, lambda r: r[2] == 0 and r[3] is None, "a connection's first exchange: not reused, no idle time")
+    T.every([r for r in rows if r[1] > 1], lambda r: r[2] == 1 and r[3] is not None and abs(r[3] - r[4]) < 1e-9 and r[3] >= 0,
+            "a later exchange: reused, idle since the previous response, which is its T2")
+    for conn in {r[0] for r in rows}:
+        ages = [r[5] for r in rows if r[0] == conn]
+        T.true(ages == sorted(ages) and ages[0] > 0, "a connection ages from one request to the next: %r" % ages)
+    out = json.loads(slicer("summary", db, "--by", "reuse", "--format", "json").stdout)
+    t4 = {r["group"]: r["count"] for r in out if r["phase"] == "T4"}
+    T.eq(t4, {"first": 2, "reused": 18}, "summary --by reuse: requests on fresh and on reused connections")
+
+
 if __name__ == "__main__":
     T.main()
