@@ -70,30 +70,36 @@ static inline void obs_cli_usage(FILE *f, const char *prog, const struct obs_cmd
     fprintf(f, "\nRun '%s COMMAND --help' for a command's options.\n", prog);
 }
 
-/* main() of a tool made of subcommands. */
-static inline int obs_cli_main(const char *prog, const struct obs_cmd *cmds, int argc, char **argv)
+/* A usage error of the tool as a whole: the problem, the synopsis with the
+ * commands' names, where the help is; returns 2. */
+static inline int obs_cli_usage_error(const char *prog, const struct obs_cmd *cmds, const char *problem,
+                                      const char *arg)
 {
-    const char *problem = argc < 2 ? "no command" : NULL;
-    if (!problem && (obs_is_help(argv[1]) || strcmp(argv[1], "help") == 0)) {
-        obs_cli_usage(stdout, prog, cmds);
-        return 0;
-    }
-    if (!problem && strcmp(argv[1], "--version") == 0) {
-        printf("%s %s\n", prog, OBSERVE_VERSION);
-        return 0;
-    }
-    for (const struct obs_cmd *c = cmds; !problem && c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
-            return c->run(argc - 1, argv + 1);
-    if (problem)
-        fprintf(stderr, "%s: %s\n", prog, problem);
-    else
-        fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
+    fprintf(stderr, "%s: %s%s%s%s\n", prog, problem, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
     fprintf(stderr, "usage: %s COMMAND [ARGS]   (commands:", prog);
     for (const struct obs_cmd *c = cmds; c->name; c++)
         fprintf(stderr, " %s", c->name);
     fprintf(stderr, ")\nTry '%s --help'.\n", prog);
     return 2;
+}
+
+/* main() of a tool made of subcommands. */
+static inline int obs_cli_main(const char *prog, const struct obs_cmd *cmds, int argc, char **argv)
+{
+    if (argc < 2)
+        return obs_cli_usage_error(prog, cmds, "no command", NULL);
+    if (obs_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        obs_cli_usage(stdout, prog, cmds);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("%s %s\n", prog, OBSERVE_VERSION);
+        return 0;
+    }
+    for (const struct obs_cmd *c = cmds; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+    return obs_cli_usage_error(prog, cmds, "unknown command", argv[1]);
 }
 
 #endif

@@ -284,6 +284,9 @@ OBS_HIDDEN int obs_sigbus_action(const struct sigaction *act, struct sigaction *
 /* One line on stderr, where the program's stderr was at start (obs_say_init). */
 OBS_HIDDEN void obs_say_init(void);
 OBS_HIDDEN void obs_warn(const char *what, const char *detail);
+/* Text and numbers appended at *at in buf, without snprintf. */
+OBS_HIDDEN void obs_put(char *buf, size_t len, size_t *at, const char *text);
+OBS_HIDDEN void obs_put_num(char *buf, size_t len, size_t *at, unsigned long long v, unsigned base);
 
 /* obs_track.c: what each call means */
 OBS_HIDDEN void obs_on_socket(int fd, int domain, int type);

@@ -1,8 +1,7 @@
 /* obs_init.c — the start of libobserve in a process, and of its children.
  *
- * The top of the library: it reads the
- * configuration (OBSERVE_*) into the log's obs_cfg, makes the descriptor table, and
- * handles the process's life: exit (open connections closed out in the
+ * The top of the library: it reads the configuration (OBSERVE_*) into the
+ * log's obs_cfg, makes the descriptor table, and handles the process's life: exit (open connections closed out in the
  * log), fork and clone (the child gets a log of its own).  It calls the
  * tracking (obs_track.c), the log (obs_log.c) and the clock (obs_clock.c);
  * none of them calls it, and the log and the clock call nothing of ours.
@@ -41,23 +40,6 @@ static void obs_fit_address_space(void)
         obs_cfg.capacity = log;
 }
 
-/* /tmp/observe-UID, formatted by hand: the first snprintf of a process
- * costs about 20 us (it touches stdio and locale pages), which every
- * process would pay at start. */
-static void obs_default_dir(char dir[static 32])
-{
-    char digits[12];
-    int n = 0;
-    unsigned uid = (unsigned)geteuid();
-    do
-        digits[n++] = (char)('0' + uid % 10);
-    while ((uid /= 10) != 0);
-    memcpy(dir, "/tmp/observe-", 13);
-    for (int i = 0; i < n; i++)
-        dir[13 + i] = digits[n - 1 - i];
-    dir[13 + n] = '\0';
-}
-
 /* Reads the environment into obs_cfg: 0, or -1 when this process is not
  * to be observed (said on stderr when that is a mistake of the user's). */
 static int obs_configure(void)
@@ -68,11 +50,12 @@ static int obs_configure(void)
     const char *max_mb = getenv("OBSERVE_MAX_MB");
     const char *off = getenv("OBSERVE_DISABLE");
 
-    if (off && *off && strcmp(off, "0") != 0) {
+    if (off && *off && strcmp(off, "0") != 0)
         return -1;
-    }
     if (!dir || !*dir) {
-        obs_default_dir(obs_cfg.dir);
+        size_t at = 0; /* /tmp/observe-UID, without snprintf (obs_put) */
+        obs_put(obs_cfg.dir, sizeof obs_cfg.dir, &at, "/tmp/observe-");
+        obs_put_num(obs_cfg.dir, sizeof obs_cfg.dir, &at, (unsigned)geteuid(), 10);
     } else if (dir[0] == '/') {
         if (strlen(dir) >= sizeof obs_cfg.dir - 64) goto bad_dir;
         strcpy(obs_cfg.dir, dir);
@@ -120,9 +103,6 @@ bad_dir:
     return -1;
 }
 
-static void obs_fork_prepare(void) { obs_log_fork_prepare(); }
-static void obs_fork_parent(void) { obs_log_fork_parent(); }
-
 /* The child must never write into its parent's log (the mapping is shared):
  * it gets a log of its own, created lazily, and its inherited sockets get
  * new records there (obs_fork_child in obs_track.c), made while the
@@ -163,7 +143,7 @@ __attribute__((constructor)) static void obs_init(int argc, char **argv)
         return;
     }
     obs_fds = t;
-    pthread_atfork(obs_fork_prepare, obs_fork_parent, obs_fork_child_handler);
+    pthread_atfork(obs_log_fork_prepare, obs_log_fork_parent, obs_fork_child_handler);
     obs_log_start();
 }
 

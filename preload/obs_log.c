@@ -375,33 +375,30 @@ static void obs_prefault(void *base, uint64_t from, uint64_t to)
         (void)madvise((char *)base + from, (size_t)(to - from), MADV_POPULATE_WRITE);
 }
 
-/* The log's file name: DIR/EXE.PID.NANOSECONDS.olog, EXE reduced to a safe
- * alphabet (L.exe keeps the whole path for the header).  Returns where the
- * name starts in L.path. */
 /* Appends text, or an unsigned number in a base, at *at in buf (of size
- * len, kept NUL-terminated): what obs_log_name needs without snprintf,
- * whose first call in a process costs about 20 us. */
-static void obs_put(char *buf, size_t len, size_t *at, const char *text)
+ * len, kept NUL-terminated): names and paths without snprintf, whose first
+ * call in a process costs about 20 us (obs_init.c formats with these too). */
+void obs_put(char *buf, size_t len, size_t *at, const char *text)
 {
     while (*text && *at + 1 < len)
         buf[(*at)++] = *text++;
     buf[*at] = '\0';
 }
 
-static void obs_put_num(char *buf, size_t len, size_t *at, unsigned long long v, unsigned base)
+void obs_put_num(char *buf, size_t len, size_t *at, unsigned long long v, unsigned base)
 {
-    char digits[24];
-    int n = 0;
-    do
-        digits[n++] = "0123456789abcdef"[v % base];
-    while ((v /= base) != 0);
     char text[24];
-    for (int i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    text[n] = '\0';
-    obs_put(buf, len, at, text);
+    char *p = text + sizeof text;
+    *--p = '\0';
+    do
+        *--p = "0123456789abcdef"[v % base];
+    while ((v /= base) != 0);
+    obs_put(buf, len, at, p);
 }
 
+/* The log's file name: DIR/EXE.PID.NANOSECONDS.olog, EXE reduced to a safe
+ * alphabet (L.exe keeps the whole path for the header).  Returns where the
+ * name starts in L.path. */
 static int obs_log_name(void)
 {
     char base[40];

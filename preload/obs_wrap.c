@@ -55,9 +55,8 @@ static inline void obs_fresh(int fd)
 static int obs_socket(int domain, int type, int protocol)
 {
     int fd = REAL(socket)(domain, type, protocol);
-    if (fd >= 0 && obs_fds) {
+    if (fd >= 0 && obs_fds)
         obs_on_socket(fd, domain, type);
-    }
     return fd;
 }
 
@@ -122,27 +121,24 @@ static int obs_dup2(int oldfd, int newfd, int flags, int which)
         return which == 2 ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
     uint64_t t0 = obs_lookup(newfd) ? obs_now() : 0;
     int r = which == 2 ? REAL(dup2)(oldfd, newfd) : REAL(dup3)(oldfd, newfd, flags);
-    if (r >= 0 && oldfd != newfd) {
+    if (r >= 0 && oldfd != newfd)
         obs_on_dup(oldfd, r, t0);
-    }
     return r;
 }
 
 static int obs_dup(int oldfd)
 {
     int r = REAL(dup)(oldfd);
-    if (r >= 0 && obs_fds) {
+    if (r >= 0 && obs_fds)
         obs_on_dup(oldfd, r, 0);
-    }
     return r;
 }
 
 static int obs_fcntl(int fd, int cmd, void *arg, int is64)
 {
     int r = is64 ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg);
-    if (r >= 0 && obs_fds && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+    if (r >= 0 && obs_fds && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
         obs_on_dup(fd, r, 0);
-    }
     return r;
 }
 
@@ -161,9 +157,8 @@ static int obs_close_range(unsigned first, unsigned last, int flags)
     }
     uint64_t t0 = obs_fds ? obs_now() : 0;
     int r = REAL(close_range)(first, last, flags);
-    if (r == 0 && obs_fds && !(flags & CLOSE_RANGE_CLOEXEC)) {
+    if (r == 0 && obs_fds && !(flags & CLOSE_RANGE_CLOEXEC))
         obs_closed_range(first, last, t0);
-    }
     return r;
 }
 
@@ -171,16 +166,14 @@ static void obs_closefrom(int lowfd)
 {
     uint64_t t0 = obs_fds ? obs_now() : 0;
     REAL(closefrom)(lowfd);
-    if (obs_fds && lowfd >= 0) {
+    if (obs_fds && lowfd >= 0)
         obs_closed_range((unsigned)lowfd, ~0u, t0);
-    }
 }
 
 static int obs_fresh_result(int r)
 {
-    if (r >= 0 && obs_fds) {
+    if (r >= 0 && obs_fds)
         obs_on_fresh_fd(r);
-    }
     return r;
 }
 
@@ -349,9 +342,8 @@ static int obs_getsockopt(int fd, int level, int name, void *val, socklen_t *len
     int r = REAL(getsockopt)(fd, level, name, val, len);
     if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && val && len && *len >= sizeof(int)) {
         struct obs_fd *e = obs_lookup(fd);
-        if (e) {
+        if (e)
             obs_on_sockopt_error(e, *(int *)val, obs_now());
-        }
     }
     return r;
 }

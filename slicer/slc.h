@@ -40,6 +40,18 @@ int slc_load(sqlite3 *db, const struct slc_load_opts *o, char *const *paths, int
 
 enum slc_format { SLC_TABLE, SLC_CSV, SLC_JSON, SLC_OPENMETRICS };
 
+/* Which view each phase is counted over: T1, T6, T7 per connection
+ * (phases), T2-T5 per request (exchange_phases).  summary and openmetrics
+ * share it. */
+struct slc_scope {
+    const char *per, *view;
+    enum obs_filter_view fv;
+    int phases[4];
+    int nphases;
+};
+#define SLC_NSCOPES 2
+extern const struct slc_scope slc_scopes[SLC_NSCOPES];
+
 /* summary: percentiles of T1–T7 per group.  by: "server", "peer", "exe" or
  * "tag:KEY".  0, or -1 (reported). */
 int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum slc_format fmt, FILE *out);

@@ -236,29 +236,33 @@ static int slc_columns(const struct slc_table *t, char *sql, size_t len)
 {
     size_t n = strlen(sql);
     int cols = 0;
-#define SLC_ADD(...) (n += (size_t)snprintf(sql + n, n < len ? len - n : 0, __VA_ARGS__), cols++)
-    SLC_ADD("(id");
-    if (t->lead & SLC_HAS_RUN) SLC_ADD(", run");
-    if (t->lead & SLC_HAS_FINAL) SLC_ADD(", final");
-    if (t->lead & SLC_HAS_FLAGS) SLC_ADD(", flags");
-    if (t->lead & SLC_HAS_GUESSED) SLC_ADD(", guessed");
-    SLC_ADD(", t_ref");
+#define SLC_PUT(...) (n += (size_t)snprintf(sql + n, n < len ? len - n : 0, __VA_ARGS__))
+#define SLC_COL(...) (SLC_PUT(cols++ ? ", " : "("), SLC_PUT(__VA_ARGS__))
+    SLC_COL("id");
+    if (t->lead & SLC_HAS_RUN) SLC_COL("run");
+    if (t->lead & SLC_HAS_FINAL) SLC_COL("final");
+    if (t->lead & SLC_HAS_FLAGS) SLC_COL("flags");
+    if (t->lead & SLC_HAS_GUESSED) SLC_COL("guessed");
+    SLC_COL("t_ref");
     for (int i = 0; i < t->nfields; i++) {
         const struct slc_field *f = &t->fields[i];
         if (!slc_field_has_column(t, f))
             continue;
-        if (f->kind == SLC_TIME)
-            SLC_ADD(", d_%s", f->name + 2);
-        else if (f->kind == SLC_MECH)
-            SLC_ADD(", mechanism");
-        else if (f->kind == SLC_ADDR)
-            SLC_ADD(", %s_addr, %s_port", f->name, f->name), cols++;
-        else
-            SLC_ADD(", %s", f->name);
+        if (f->kind == SLC_TIME) {
+            SLC_COL("d_%s", f->name + 2);
+        } else if (f->kind == SLC_MECH) {
+            SLC_COL("mechanism");
+        } else if (f->kind == SLC_ADDR) {
+            SLC_COL("%s_addr", f->name);
+            SLC_COL("%s_port", f->name);
+        } else {
+            SLC_COL("%s", f->name);
+        }
     }
-    SLC_ADD(")");
-#undef SLC_ADD
-    return cols - 1; /* the closing parenthesis is no column */
+    SLC_PUT(")");
+#undef SLC_COL
+#undef SLC_PUT
+    return cols;
 }
 
 /* Binds an address as (text, port) at i and i+1; NULLs when unknown.  The

@@ -20,10 +20,27 @@ static const double slc_buckets[] = { 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0
                                       0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10 };
 #define SLC_NBUCKETS (int)(sizeof slc_buckets / sizeof slc_buckets[0])
 
-static const char *const slc_phase_help[8] = {
-    NULL, "T1 connection setup", "T2 request preparation", "T3 request transmission",
-    "T4 response wait: server time + network", "T5 response transfer", "T6 close delay", "T7 transaction time",
-};
+/* A phase's help text: the first words of its period's doc in the format
+ * header ("T4 response wait: server time + network (first exchange)"
+ * gives "T4 response wait: server time + network"). */
+#define SLC_X_PERIOD_DOC(name, from, to, doc) #name, doc,
+static const char *const slc_period_docs[] = { OBS_CONN_PERIODS(SLC_X_PERIOD_DOC) NULL };
+
+static void print_help(FILE *out, int phase, const char *per)
+{
+    char name[8];
+    snprintf(name, sizeof name, "t%d_ms", phase);
+    for (int i = 0; slc_period_docs[i]; i += 2)
+        if (strcmp(slc_period_docs[i], name) == 0) {
+            const char *doc = slc_period_docs[i + 1];
+            int len = (int)strcspn(doc, ",(");
+            while (len > 0 && doc[len - 1] == ' ')
+                len--;
+            fprintf(out, "# HELP observe_t%d_seconds %.*s, per %s, seen by the client (observe)\n", phase, len, doc,
+                    per);
+            return;
+        }
+}
 
 struct slc_series {
     char *labels;                         /* the label set, rendered */
@@ -134,19 +151,18 @@ static void observe_value(struct slc_series *s, int phase, double seconds)
     s->sum[phase] += seconds;
 }
 
-/* Adds the rows of one view: its phases, per label set. */
-static int add_view(sqlite3 *db, const struct obs_filter *f, enum obs_filter_view fv, const char *view,
-                    const int *phases, int nphases, struct slc_family_set *fs)
+/* Adds the rows of one scope's view: its phases, per label set. */
+static int add_view(sqlite3 *db, const struct obs_filter *f, const struct slc_scope *sc, struct slc_family_set *fs)
 {
     char select[512];
     int n = snprintf(select, sizeof select,
                      "SELECT coalesce(server, peer_addr || ':' || peer_port, '-'), client_host, coalesce(tags, '')");
-    for (int p = 0; p < nphases; p++)
-        n += snprintf(select + n, sizeof select - (size_t)n, ", t%d_ms", phases[p]);
-    snprintf(select + n, sizeof select - (size_t)n, " FROM %s", view);
+    for (int p = 0; p < sc->nphases; p++)
+        n += snprintf(select + n, sizeof select - (size_t)n, ", t%d_ms", sc->phases[p]);
+    snprintf(select + n, sizeof select - (size_t)n, " FROM %s", sc->view);
     char err[1024];
     int usage;
-    sqlite3_stmt *st = obs_filter_prepare(db, f, fv, select, "", "", &usage, err, sizeof err);
+    sqlite3_stmt *st = obs_filter_prepare(db, f, sc->fv, select, "", "", &usage, err, sizeof err);
     if (!st) {
         fprintf(stderr, "%s: %s\n", slc_prog, err);
         return usage ? -2 : -1;
@@ -161,9 +177,9 @@ static int add_view(sqlite3 *db, const struct obs_filter *f, enum obs_filter_vie
             status = -1;
             break;
         }
-        for (int p = 0; p < nphases; p++)
+        for (int p = 0; p < sc->nphases; p++)
             if (sqlite3_column_type(st, 3 + p) != SQLITE_NULL)
-                observe_value(s, phases[p], sqlite3_column_double(st, 3 + p) / 1e3);
+                observe_value(s, sc->phases[p], sqlite3_column_double(st, 3 + p) / 1e3);
     }
     if (status == 0 && rc != SQLITE_DONE) {
         fprintf(stderr, "%s: database error: %s\n", slc_prog, sqlite3_errmsg(db));
@@ -173,12 +189,10 @@ static int add_view(sqlite3 *db, const struct obs_filter *f, enum obs_filter_vie
     return status;
 }
 
-static void print_family(FILE *out, const struct slc_family_set *fs, int phase)
+static void print_family(FILE *out, const struct slc_family_set *fs, int phase, const char *per)
 {
-    const char *per = phase == 1 || phase >= 6 ? "connection" : "request";
     fprintf(out, "# TYPE observe_t%d_seconds histogram\n# UNIT observe_t%d_seconds seconds\n", phase, phase);
-    fprintf(out, "# HELP observe_t%d_seconds %s, per %s, seen by the client (observe)\n", phase, slc_phase_help[phase],
-            per);
+    print_help(out, phase, per);
     for (size_t i = 0; i < fs->n; i++) {
         const struct slc_series *s = &fs->s[i];
         uint64_t cum = 0;
@@ -198,21 +212,21 @@ static void print_family(FILE *out, const struct slc_family_set *fs, int phase)
 
 int slc_openmetrics(sqlite3 *db, const struct obs_filter *f, FILE *out)
 {
-    static const int conn_phases[] = { 1, 6, 7 }, req_phases[] = { 2, 3, 4, 5 };
-    struct slc_family_set conns = { 0 }, reqs = { 0 };
-    int rc = add_view(db, f, OBS_FV_CONNECTIONS, "phases", conn_phases, 3, &conns);
+    struct slc_family_set sets[SLC_NSCOPES] = { 0 };
+    int rc = 0;
+    for (int i = 0; i < SLC_NSCOPES && rc == 0; i++)
+        rc = add_view(db, f, &slc_scopes[i], &sets[i]);
+    for (int phase = 1; phase <= 7 && rc == 0; phase++) /* families in phase order */
+        for (int i = 0; i < SLC_NSCOPES; i++)
+            for (int p = 0; p < slc_scopes[i].nphases; p++)
+                if (slc_scopes[i].phases[p] == phase)
+                    print_family(out, &sets[i], phase, slc_scopes[i].per);
     if (rc == 0)
-        rc = add_view(db, f, OBS_FV_EXCHANGES, "exchange_phases", req_phases, 4, &reqs);
-    if (rc == 0) {
-        for (int phase = 1; phase <= 7; phase++)
-            print_family(out, phase == 1 || phase >= 6 ? &conns : &reqs, phase);
         fputs("# EOF\n", out);
+    for (int i = 0; i < SLC_NSCOPES; i++) {
+        for (size_t k = 0; k < sets[i].n; k++)
+            free(sets[i].s[k].labels);
+        free(sets[i].s);
     }
-    for (size_t i = 0; i < conns.n; i++)
-        free(conns.s[i].labels);
-    for (size_t i = 0; i < reqs.n; i++)
-        free(reqs.s[i].labels);
-    free(conns.s);
-    free(reqs.s);
     return rc;
 }

@@ -174,12 +174,7 @@ int slc_export(sqlite3 *db, const struct obs_filter *f, const char *what, enum s
  * `exchange_phases`, so a keep-alive connection's requests count one by
  * one.  Each row says which ("per"). */
 
-static const struct slc_scope {
-    const char *per, *view;
-    enum obs_filter_view fv;
-    int phases[4];
-    int nphases;
-} slc_scopes[] = {
+const struct slc_scope slc_scopes[SLC_NSCOPES] = {
     { "connection", "phases", OBS_FV_CONNECTIONS, { 1, 6, 7 }, 3 },
     { "request", "exchange_phases", OBS_FV_EXCHANGES, { 2, 3, 4, 5 }, 4 },
 };
@@ -388,7 +383,7 @@ int slc_summary(sqlite3 *db, const struct obs_filter *f, const char *by, enum sl
     }
     struct slc_rows rows = { 0 };
     int status = 0;
-    for (size_t i = 0; i < sizeof slc_scopes / sizeof slc_scopes[0] && status == 0; i++)
+    for (size_t i = 0; i < SLC_NSCOPES && status == 0; i++)
         status = summarise_scope(db, f, &slc_scopes[i], by, &rows);
     if (status == 0) {
         qsort(rows.row, rows.n, sizeof rows.row[0], row_order);

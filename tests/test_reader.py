@@ -115,53 +115,54 @@ def files_that_are_not_logs(case):
 
 
 
-@test
-def a_version_1_log_is_read(case):
-    """tests/fixtures/v1-keepalive.olog: two keep-alive connections of three
-    exchanges each, written by the version 1 library (whose connection
-    t_resp_last was the last byte of any exchange). It was made with the
-    library of commit 5b58af4: netclient --port P --requests 3 --conns 2
-    --mode epoll against observe-httpd --backend epoll --size 100."""
-    path = os.path.join(T.ROOT, "tests", "fixtures", "v1-keepalive.olog")
-    (log,) = [T.read_log(path)]
-    T.eq(log.problems, [], "no problem reported")
-    T.eq(log.header["version"], 1, "version")
+def _fixture(name, version):
+    """A fixture log of two keep-alive connections of three exchanges each:
+    it reads without a problem, says its version; its conns and xchgs."""
+    path = os.path.join(T.ROOT, "tests", "fixtures", name)
+    log = T.read_log(path)
+    T.eq(log.problems, [], "no problem reported: header and records pass their version's checksum")
+    T.eq(log.header["version"], version, "version")
     conns, xchgs = log.of("conn"), log.of("xchg")
     T.eq((len(conns), len(xchgs)), (2, 6), "records")
+    return path, conns, xchgs
+
+
+def _loaded(case, path, query):
+    """The fixture loaded by the slicer: the answer to query."""
+    db = os.path.join(case.dir, "fixture.db")
+    T.tool(T.SLICER, "load", "-q", "-o", db, path)
+    import sqlite3
+    with sqlite3.connect(db) as d:
+        return d.execute(query).fetchone()
+
+
+@test
+def a_version_1_log_is_read(case):
+    """tests/fixtures/v1-keepalive.olog, written by the version 1 library
+    (whose connection t_resp_last was the last byte of any exchange). It was
+    made with the library of commit 5b58af4: netclient --port P --requests 3
+    --conns 2 --mode epoll against observe-httpd --backend epoll --size 100."""
+    path, conns, xchgs = _fixture("v1-keepalive.olog", 1)
     for c in conns:
         last = max((x for x in xchgs if x["conn"] == c["offset"]), key=lambda x: x["seq"])
         T.eq(c["t_resp_end"], last["t_resp_last"], "t_resp_end: the last exchange's last byte")
         T.eq((c["t_resp_last"], c["t5_ms"]), (None, None), "the first exchange's end is not in a version 1 record")
         T.true(c["t6_ms"] is not None and c["t6_ms"] >= 0, "T6 from the last response byte")
-    db = os.path.join(case.dir, "v1.db")
-    T.tool(T.SLICER, "load", "-q", "-o", db, path)
-    import sqlite3
-    with sqlite3.connect(db) as d:
-        n = d.execute("SELECT count(*) FROM phases WHERE t6_ms >= 0 AND t5_ms IS NULL AND exchanges = 3").fetchone()
+    n = _loaded(case, path, "SELECT count(*) FROM phases WHERE t6_ms >= 0 AND t5_ms IS NULL AND exchanges = 3")
     T.eq(n, (2,), "loaded: T6 present, T5 absent")
+
 
 @test
 def a_version_2_log_is_read(case):
-    """tests/fixtures/v2-keepalive.olog: two keep-alive connections of three
-    exchanges each, written by the version 2 library (whose checksums end
-    with the weaker fold: the reader must check them with it). It was made
-    with the library of commit dd6a1cf: netclient --port P --requests 3
-    --conns 2 --mode epoll against observe-httpd --backend epoll --size
-    100, and cut after its last reserved record."""
-    path = os.path.join(T.ROOT, "tests", "fixtures", "v2-keepalive.olog")
-    log = T.read_log(path)
-    T.eq(log.problems, [], "no problem reported: header and records pass the version 2 checksum")
-    T.eq(log.header["version"], 2, "version")
-    conns, xchgs = log.of("conn"), log.of("xchg")
-    T.eq((len(conns), len(xchgs)), (2, 6), "records")
+    """tests/fixtures/v2-keepalive.olog, written by the version 2 library
+    (whose checksums end with the weaker fold: the reader must check them
+    with it). It was made with the library of commit dd6a1cf, as the version
+    1 fixture, and cut after its last reserved record."""
+    path, conns, xchgs = _fixture("v2-keepalive.olog", 2)
     for c in conns:
         first = min((x for x in xchgs if x["conn"] == c["offset"]), key=lambda x: x["seq"])
         T.eq(c["t_resp_last"], first["t_resp_last"], "the connection's T5 is its first exchange's")
-    db = os.path.join(case.dir, "v2.db")
-    T.tool(T.SLICER, "load", "-q", "-o", db, path)
-    import sqlite3
-    with sqlite3.connect(db) as d:
-        n = d.execute("SELECT count(*) FROM exchange_phases WHERE t4_ms > 0").fetchone()
+    n = _loaded(case, path, "SELECT count(*) FROM exchange_phases WHERE t4_ms > 0")
     T.eq(n, (6,), "loaded: every exchange with its T4")
 
 

@@ -638,8 +638,8 @@ def connection_reuse_is_visible_per_exchange(case):
     db = os.path.join(case.dir, "o.db")
     slicer("load", "-q", "-o", db, logs)
     with sqlite3.connect(db) as d:
-        rows = d.execute("SELECT conn_id, seq, reused, idle_ms, t2_ms, conn_age_ms, t_req FROM "
-                         "(SELECT *, start_ns AS t_req FROM exchange_phases) ORDER BY conn_id, seq").fetchall()
+        rows = d.execute("SELECT conn_id, seq, reused, idle_ms, t2_ms, conn_age_ms FROM exchange_phases "
+                         "ORDER BY conn_id, seq").fetchall()
         conns = d.execute("SELECT count(*) FROM phases").fetchone()[0]
     T.eq((conns, len(rows)), (2, 20), "ab's connections and requests")
     firsts = [r for r in rows if r[1] == 1]
