@@ -28,7 +28,7 @@ static const char *const slc_period_docs[] = { OBS_CONN_PERIODS(SLC_X_PERIOD_DOC
 
 static void print_help(FILE *out, int phase, const char *per)
 {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "t%d_ms", phase);
     for (int i = 0; slc_period_docs[i]; i += 2)
         if (strcmp(slc_period_docs[i], name) == 0) {
